@@ -1,0 +1,31 @@
+"""Arguments shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="hide progress and info messages")
+    parser.add_argument("--verbose", action="store_true", help="show debug messages")
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", type=Path, default=None, metavar="DIR",
+        help="model bundle folder (default: the bundled default model)",
+    )
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ..."
+    )
+
+
+def add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force", action="store_true",
+        help="replace the contents of an existing non-empty --out folder",
+    )

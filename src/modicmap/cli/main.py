@@ -1,0 +1,74 @@
+"""``modicmap`` entry point: ``main(argv) -> exit code``, testable without a subprocess.
+
+Exit codes (CONTRACT): 0 success; 2 bad input or usage (one line on stderr naming
+the file and the problem, no traceback); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from modicmap import __version__
+from modicmap.cli import (
+    batch,
+    calibrate,
+    demo,
+    evaluate,
+    register,
+    run,
+    segment_vertebrae,
+    synth,
+    train,
+)
+from modicmap.errors import InputError, NotAvailableError
+
+#: Every command module exposes ``add_parser(subparsers)`` and ``run(args) -> int``.
+COMMANDS = (run, batch, register, segment_vertebrae, synth, train, evaluate, calibrate, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modicmap",
+        description="Map, type and grade Modic changes on sagittal lumbar-spine MRI.",
+    )
+    parser.add_argument("--version", action="version", version=f"modicmap {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def _configure_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    _configure_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
+    try:
+        return int(args.handler(args))
+    except InputError as exc:
+        print(f"modicmap {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except NotAvailableError as exc:
+        print(f"modicmap {args.command}: not available yet: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"modicmap {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,1 @@
+"""Reading and writing images: one reader for every format, one canonical orientation."""

@@ -1,0 +1,1 @@
+"""Model bundles: a folder of ``.safetensors`` weights plus one ``modicmap.json``."""

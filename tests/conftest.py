@@ -11,7 +11,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--shared-data", default=str(REPO_ROOT.parent / "shared" / "data"),
+        "--shared-data",
+        default=str(REPO_ROOT.parent / "shared" / "data"),
         help="folder with the real development MRI (default: ../shared/data beside the repo)",
     )
 

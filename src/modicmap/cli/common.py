@@ -13,7 +13,10 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 
 def add_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", type=Path, default=None, metavar="DIR",
+        "--model",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="model bundle folder (default: the bundled default model)",
     )
 
@@ -26,6 +29,7 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 
 def add_force(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="replace the contents of an existing non-empty --out folder",
     )

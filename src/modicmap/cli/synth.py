@@ -18,7 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n", type=int, default=1, help="number of studies")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=("nifti", "dicom"), default="nifti")
-    parser.add_argument("--slices", type=int, default=None, metavar="K", help="sagittal slices per study")
+    parser.add_argument(
+        "--slices", type=int, default=None, metavar="K", help="sagittal slices per study"
+    )
     parser.add_argument("--matrix", type=int, default=None, metavar="N", help="in-plane pixels")
     common.add_force(parser)
     common.add_quiet(parser)

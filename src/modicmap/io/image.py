@@ -11,7 +11,7 @@ z size 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import SimpleITK as sitk
@@ -19,7 +19,7 @@ import SimpleITK as sitk
 CANONICAL_ORIENTATION = "PIR"
 
 
-class SeriesRole(str, Enum):
+class SeriesRole(StrEnum):
     """Which series a reader is asked for (used to pick from a DICOM study folder)."""
 
     T1 = "t1"

@@ -1,4 +1,7 @@
-"""``modicmap batch``: Run a whole cohort (CSV with study_id,t1,t2) on a process pool or a Dask cluster."""
+"""``modicmap batch``.
+
+Run a whole cohort (CSV with study_id,t1,t2) on a process pool or a Dask cluster.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``modicmap evaluate``: Evaluate predictions against gradings (SPIDER format) or voxel ground truth."""
+"""``modicmap evaluate``.
+
+Evaluate predictions against gradings (SPIDER format) or voxel ground truth.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``modicmap register``: Rigidly register MOVING (e.g. T2) to FIXED (e.g. T1) with mutual information."""
+"""``modicmap register``.
+
+Rigidly register MOVING (e.g. T2) to FIXED (e.g. T1) with mutual information.
+"""
 
 from __future__ import annotations
 

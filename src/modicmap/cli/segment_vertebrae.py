@@ -1,4 +1,7 @@
-"""``modicmap segment-vertebrae``: Segment and name the vertebral bodies (VerSe codes) in a sagittal image."""
+"""``modicmap segment-vertebrae``.
+
+Segment and name the vertebral bodies (VerSe codes) in a sagittal image.
+"""
 
 from __future__ import annotations
 

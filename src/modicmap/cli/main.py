@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(quiet: bool, verbose: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    import SimpleITK as sitk
+
+    # ITK prints its own warnings (e.g. "No Series were found") straight to stderr.
+    sitk.ProcessObject.SetGlobalWarningDisplay(verbose)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,125 @@
+"""One reader for every input: DICOM series or study folders, NIfTI, MetaImage, NRRD.
+
+Whatever the file's orientation, :func:`read_image` returns the image in the
+canonical ``PIR`` orientation (see :mod:`modicmap.io.image`) as float32, with the
+native geometry needed to write outputs back onto the input's own grid
+(:func:`to_native`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from modicmap.errors import InputError
+from modicmap.io.dicom_series import choose_series, find_series
+from modicmap.io.image import Geometry, LoadedImage, SeriesRole
+from modicmap.io.orientation import to_canonical, to_geometry
+from modicmap.io.validate import check_pixels, check_sagittal
+
+logger = logging.getLogger(__name__)
+
+#: File name endings SimpleITK reads for us (DICOM comes as folders, or single .dcm files).
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr", ".dcm")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in IMAGE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def _read_file(path: Path) -> sitk.Image:
+    suffix = _suffix(path)
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(
+            path,
+            f"unsupported file type {suffix or '(no extension)'!r}; give a DICOM folder or a "
+            ".nii/.nii.gz/.mha/.mhd/.nrrd file",
+        )
+    if path.stat().st_size == 0:
+        raise InputError(path, "is an empty file")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()
+        hint = next((line for line in detail if "rror" in line), detail[-1] if detail else "")
+        raise InputError(
+            path, f"cannot be read as an image (corrupt, truncated or not an image): {hint[:160]}"
+        ) from None
+
+
+def _read_dicom_folder(folder: Path, role: SeriesRole) -> tuple[sitk.Image, LoadedImage | None]:
+    candidates = find_series(folder)
+    if not candidates:
+        if not any(folder.iterdir()):
+            raise InputError(folder, "is an empty folder")
+        raise InputError(folder, "holds no DICOM series (and is not an image file)")
+    chosen = choose_series(folder, candidates, role)
+    if len(candidates) > 1:
+        logger.info("%s: chose %s", folder, chosen.describe())
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(f) for f in chosen.info.files])
+    try:
+        image = reader.Execute()
+    except RuntimeError as exc:
+        raise InputError(
+            chosen.info.files[0].parent, f"DICOM series cannot be read ({str(exc).strip()[:160]})"
+        ) from None
+    return image, LoadedImage(
+        image=image, source=folder, native=Geometry.of(image), dicom=chosen.info
+    )
+
+
+def _as_3d(image: sitk.Image, path: Path) -> sitk.Image:
+    """A 2-D file is taken as one sagittal slice shown as rows = inferior, columns = posterior."""
+    if image.GetDimension() == 3:
+        return image
+    logger.warning(
+        "%s is 2-D: taking it as one sagittal slice (rows inferior, columns posterior)", path
+    )
+    volume = sitk.JoinSeries(image)
+    volume.SetDirection((0, 0, -1, 1, 0, 0, 0, -1, 0))
+    return volume
+
+
+def read_image(
+    path: Path | str,
+    role: SeriesRole = SeriesRole.ANY,
+    *,
+    allow_non_sagittal: bool = False,
+) -> LoadedImage:
+    """Read one image (file or DICOM folder) into the canonical orientation.
+
+    ``role`` picks the T1w or T2w series when ``path`` is a study folder with
+    several series. Raises :class:`InputError` for every kind of bad input.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    dicom_loaded: LoadedImage | None = None
+    if path.is_dir():
+        native, dicom_loaded = _read_dicom_folder(path, role)
+    else:
+        native = _read_file(path)
+    if native.GetDimension() == 4 and native.GetSize()[3] == 1:
+        native = native[:, :, :, 0]
+    check_pixels(native, path)
+    native = _as_3d(native, path)
+    check_sagittal(native, path, allow_non_sagittal=allow_non_sagittal)
+    canonical = sitk.Cast(to_canonical(native), sitk.sitkFloat32)
+    return LoadedImage(
+        image=canonical,
+        source=path,
+        native=Geometry.of(native),
+        dicom=None if dicom_loaded is None else dicom_loaded.dicom,
+    )
+
+
+def to_native(image: sitk.Image, loaded: LoadedImage) -> sitk.Image:
+    """An image computed on ``loaded.image``'s canonical grid, put back on the input's grid."""
+    return to_geometry(image, loaded.native)

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def check_output_dir(out: Path, *, force: bool, inputs: Iterable[Path] = ()) -> None:
-    """Refuse an existing non-empty ``out`` without ``force`` and any ``out`` that holds an input."""
+    """Refuse a non-empty ``out`` without ``force``, and any ``out`` that holds an input."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "exists and is not a folder")

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 _T1_WORDS = re.compile(r"t1", re.IGNORECASE)
 _T2_WORDS = re.compile(r"t2", re.IGNORECASE)
 _INVERSION_WORDS = re.compile(r"stir|tirm|flair|\bir\b|inversion", re.IGNORECASE)
+_LOCALISER_WORDS = re.compile(r"locali[sz]er|scout|survey|tripilot|3.?plane", re.IGNORECASE)
 _FAT_SAT_OR_CONTRAST = re.compile(r"\bfs\b|fat ?sat|spair|dixon|\+c\b|gad|post", re.IGNORECASE)
 
 
@@ -113,9 +114,11 @@ def find_series(folder: Path) -> list[SeriesCandidate]:
 
 
 def _weighting(candidate: SeriesCandidate) -> str:
-    """'t1', 't2', 'ir' (STIR/TIRM/FLAIR) or 'unknown', from timing first, then the description."""
+    """'t1', 't2', 'ir' (STIR/TIRM/FLAIR), 'localiser' or 'unknown' (timing, then description)."""
     info = candidate.info
     desc = info.series_description
+    if _LOCALISER_WORDS.search(desc) or (info.repetition_time_ms or 1e9) < 100:
+        return "localiser"
     if info.inversion_time_ms or _INVERSION_WORDS.search(desc):
         return "ir"
     tr, te = info.repetition_time_ms, info.echo_time_ms

@@ -8,8 +8,12 @@ native geometry needed to write outputs back onto the input's own grid
 
 from __future__ import annotations
 
+import gzip
 import logging
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 import SimpleITK as sitk
 
@@ -44,6 +48,8 @@ def _read_file(path: Path) -> sitk.Image:
     if path.stat().st_size == 0:
         raise InputError(path, "is an empty file")
     try:
+        if suffix in (".nii", ".nii.gz"):
+            _check_nifti_length(path, suffix)
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()
@@ -51,6 +57,33 @@ def _read_file(path: Path) -> sitk.Image:
         raise InputError(
             path, f"cannot be read as an image (corrupt, truncated or not an image): {hint[:160]}"
         ) from None
+
+
+def _check_nifti_length(path: Path, suffix: str) -> None:
+    """ITK reads a truncated NIfTI without complaint (the missing voxels come back as zeros)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    n_bytes = int(np.prod(reader.GetSize())) * reader.GetNumberOfComponents()
+    n_bytes *= np.dtype(
+        sitk.GetArrayViewFromImage(
+            sitk.Image([1] * reader.GetDimension(), reader.GetPixelID())
+        ).dtype
+    ).itemsize
+    if suffix == ".nii":
+        length = path.stat().st_size
+    else:
+        length = 0
+        try:
+            with gzip.open(path, "rb") as stream:
+                while chunk := stream.read(1 << 22):
+                    length += len(chunk)
+        except (OSError, EOFError, zlib.error):
+            raise InputError(path, "is a truncated or corrupt gzip file") from None
+    if length < n_bytes + 348:
+        raise InputError(
+            path, f"is truncated ({length} bytes; the header promises {n_bytes} bytes of voxels)"
+        )
 
 
 def _read_dicom_folder(folder: Path, role: SeriesRole) -> tuple[sitk.Image, LoadedImage | None]:

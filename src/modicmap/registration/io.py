@@ -11,7 +11,7 @@ from modicmap.registration.result import RegistrationResult
 
 
 def write_transform(result: RegistrationResult, path: Path) -> Path:
-    """ITK transform file mapping FIXED physical points to MOVING points (``sitk.ReadTransform``)."""
+    """ITK transform file mapping FIXED points to MOVING points (``sitk.ReadTransform``)."""
     sitk.WriteTransform(result.transform, str(path))
     return path
 

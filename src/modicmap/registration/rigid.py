@@ -297,8 +297,8 @@ def _quality_warnings(
     warnings: list[str] = []
     if not result.metric_final < result.metric_initial - 1e-4:
         warnings.append(
-            f"mutual information did not improve ({result.metric_initial:.4f} -> {result.metric_final:.4f}); "
-            "check the T1/T2 overlay"
+            "mutual information did not improve "
+            f"({result.metric_initial:.4f} -> {result.metric_final:.4f}); check the T1/T2 overlay"
         )
     if max((abs(a) for a in result.rotation_deg), default=0.0) > settings.max_rotation_deg:
         warnings.append(
@@ -320,6 +320,6 @@ def _quality_warnings(
 def resample_to_fixed(
     moving: sitk.Image, fixed: sitk.Image, transform: sitk.Transform | None = None
 ) -> sitk.Image:
-    """``moving`` resampled (linear) onto ``fixed``'s grid through ``transform`` (identity if None)."""
+    """``moving`` resampled (linear) onto ``fixed``'s grid via ``transform`` (None: identity)."""
     transform = transform if transform is not None else sitk.Transform(3, sitk.sitkIdentity)
     return sitk.Resample(moving, fixed, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)

@@ -1,0 +1,171 @@
+"""Reading every input kind into the canonical PIR orientation, and back to native grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from images import canonical_image
+from modicmap.errors import InputError
+from modicmap.io.dicom_writer import write_dicom_series
+from modicmap.io.image import SeriesRole
+from modicmap.io.reader import read_image, to_native
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".mha", ".nrrd"])
+def test_image_files_read_to_the_canonical_array(tmp_path: Path, suffix: str) -> None:
+    image = canonical_image()
+    path = tmp_path / f"t1{suffix}"
+    sitk.WriteImage(image, str(path))
+    loaded = read_image(path)
+    assert loaded.native.orientation == "PIR"
+    assert loaded.image.GetPixelID() == sitk.sitkFloat32
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(loaded.image), sitk.GetArrayFromImage(image), atol=1e-4
+    )
+
+
+def test_mhd_with_raw_file_reads(tmp_path: Path) -> None:
+    sitk.WriteImage(canonical_image(), str(tmp_path / "t1.mhd"))
+    assert read_image(tmp_path / "t1.mhd").image.GetSize() == (32, 40, 6)
+
+
+@pytest.mark.parametrize("orientation", ["LPS", "RAS", "PIR", "ASL", "SPL", "IRA"])
+def test_every_orientation_reads_to_the_same_canonical_array(
+    tmp_path: Path, orientation: str
+) -> None:
+    reference = canonical_image()
+    stored = sitk.DICOMOrient(reference, orientation)
+    path = tmp_path / f"{orientation}.nii.gz"
+    sitk.WriteImage(stored, str(path))
+    loaded = read_image(path)
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(loaded.image), sitk.GetArrayFromImage(reference), atol=1e-4
+    )
+    np.testing.assert_allclose(loaded.image.GetOrigin(), reference.GetOrigin(), atol=1e-4)
+
+
+@pytest.mark.parametrize("orientation", ["LPS", "RAS", "ASL", "PIR"])
+def test_outputs_land_back_in_each_inputs_geometry(tmp_path: Path, orientation: str) -> None:
+    stored = sitk.DICOMOrient(canonical_image(), orientation)
+    path = tmp_path / "in.nii.gz"
+    sitk.WriteImage(stored, str(path))
+    stored = sitk.ReadImage(str(path))  # as the file holds it (NIfTI keeps float32 origins)
+    loaded = read_image(path)
+    back = to_native(loaded.image, loaded)
+    assert back.GetSize() == stored.GetSize()
+    assert back.GetDirection() == stored.GetDirection()
+    assert back.GetOrigin() == stored.GetOrigin()
+    assert back.GetSpacing() == stored.GetSpacing()
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(stored), atol=1e-4
+    )
+
+
+def test_oblique_image_round_trips_exactly(tmp_path: Path) -> None:
+    image = canonical_image()
+    rotation = sitk.VersorTransform((1.0, 0.0, 0.0), np.radians(12.0))
+    direction = np.asarray(rotation.GetMatrix()).reshape(3, 3) @ np.asarray(
+        image.GetDirection()
+    ).reshape(3, 3)
+    image.SetDirection(direction.ravel().tolist())
+    path = tmp_path / "oblique.nii.gz"
+    sitk.WriteImage(image, str(path))
+    loaded = read_image(path)
+    back = to_native(loaded.image, loaded)
+    np.testing.assert_allclose(
+        back.GetDirection(), sitk.ReadImage(str(path)).GetDirection(), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image), atol=1e-4
+    )
+
+
+def test_single_slice_image_is_a_valid_study(tmp_path: Path) -> None:
+    path = tmp_path / "mid.nii.gz"
+    sitk.WriteImage(canonical_image(shape_zyx=(1, 40, 32)), str(path))
+    loaded = read_image(path)
+    assert loaded.is_single_slice
+    assert loaded.image.GetSize() == (32, 40, 1)
+
+
+def _series(
+    folder: Path, description: str, tr: float, te: float, number: int, **kw: object
+) -> None:
+    write_dicom_series(
+        canonical_image(seed=number),
+        folder,
+        patient_id=str(kw.pop("patient_id", "P001")),
+        series_description=description,
+        repetition_time_ms=tr,
+        echo_time_ms=te,
+        series_number=number,
+        study_instance_uid="1.2.826.0.1.3680043.8.498.1",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_dicom_series_folder_reads_with_header_facts(tmp_path: Path) -> None:
+    _series(tmp_path / "s1", "t1_tse_sag", 600, 10, 1)
+    loaded = read_image(tmp_path / "s1", SeriesRole.T1)
+    assert loaded.dicom is not None
+    assert loaded.dicom.patient_id == "P001"
+    assert loaded.image.GetSize() == (32, 40, 6)
+    np.testing.assert_allclose(loaded.image.GetSpacing(), (0.8, 0.9, 4.0), atol=1e-5)
+    expected = sitk.GetArrayFromImage(canonical_image(seed=1))
+    np.testing.assert_allclose(sitk.GetArrayFromImage(loaded.image), expected, atol=0.2)
+
+
+def test_dicom_files_in_shuffled_order_read_in_slice_order(tmp_path: Path) -> None:
+    folder = tmp_path / "s1"
+    _series(folder, "t1_tse_sag", 600, 10, 1)
+    names = sorted(folder.iterdir())
+    for i, path in enumerate(names):  # names no longer follow the slice order
+        path.rename(folder / f"x{(i * 7) % len(names):03d}_{i}.dcm")
+    loaded = read_image(folder)
+    expected = sitk.GetArrayFromImage(canonical_image(seed=1))
+    np.testing.assert_allclose(sitk.GetArrayFromImage(loaded.image), expected, atol=0.2)
+
+
+def _study(root: Path) -> Path:
+    _series(root / "series1", "localizer", 8, 3, 1)
+    _series(root / "series2", "t1_tse_sag", 600, 10, 2)
+    _series(root / "series3", "t2_tse_sag", 3500, 100, 3)
+    _series(root / "series4", "t2_tirm_sag", 4000, 60, 4, inversion_time_ms=160)
+    return root
+
+
+def test_study_folder_chooses_sagittal_t1_and_t2_from_headers(tmp_path: Path) -> None:
+    study = _study(tmp_path / "study")
+    t1 = read_image(study, SeriesRole.T1)
+    t2 = read_image(study, SeriesRole.T2)
+    assert t1.dicom is not None and t1.dicom.series_description == "t1_tse_sag"
+    assert t2.dicom is not None and t2.dicom.series_description == "t2_tse_sag"
+
+
+def test_ambiguous_study_folder_lists_the_candidates(tmp_path: Path) -> None:
+    study = _study(tmp_path / "study")
+    _series(study / "series5", "t1_tse_sag_repeat", 620, 11, 5)
+    with pytest.raises(InputError) as info:
+        read_image(study, SeriesRole.T1)
+    message = str(info.value)
+    assert "t1_tse_sag_repeat" in message and "'t1_tse_sag'" in message
+    assert "--t1" in message
+
+
+def test_study_folder_without_a_role_asks_to_choose(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="choose one"):
+        read_image(_study(tmp_path / "study"))
+
+
+def test_axial_series_is_rejected_unless_allowed(tmp_path: Path) -> None:
+    image = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 10, (5, 30, 30)))
+    image.SetSpacing((0.8, 0.8, 5.0))  # identity direction: slices stacked along S (axial)
+    path = tmp_path / "axial.nii.gz"
+    sitk.WriteImage(image, str(path))
+    with pytest.raises(InputError, match="axial series"):
+        read_image(path)
+    assert read_image(path, allow_non_sagittal=True).image.GetSize()[2] == 30

@@ -1,0 +1,132 @@
+"""Registration recovers known transforms, flags hopeless pairs, and writes the CONTRACT files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from images import blob_volume
+from modicmap.cli.main import main
+from modicmap.registration.result import RegistrationSettings
+from modicmap.registration.rigid import register_rigid, resample_to_fixed
+
+FAST = RegistrationSettings(
+    max_iterations=60, level_spacings_mm=(4.0, 2.0), smoothing_sigmas_mm=(2.0, 1.0)
+)
+
+
+def _mean_error(found: sitk.Transform, truth: sitk.Transform, image: sitk.Image) -> float:
+    idx = np.argwhere(sitk.GetArrayFromImage(image) > 30)[::7]
+    points = [image.TransformIndexToPhysicalPoint([int(i) for i in p[::-1]]) for p in idx]
+    return float(
+        np.mean(
+            [
+                np.linalg.norm(np.subtract(found.TransformPoint(p), truth.TransformPoint(p)))
+                for p in points
+            ]
+        )
+    )
+
+
+def _displaced(image: sitk.Image, truth: sitk.Transform) -> sitk.Image:
+    """Moving image whose content at truth(p) equals the fixed content at p."""
+    return sitk.Resample(image, image, truth.GetInverse(), sitk.sitkLinear, 0.0)
+
+
+def test_3d_rigid_transform_is_recovered() -> None:
+    fixed = blob_volume()
+    truth = sitk.Euler3DTransform()
+    truth.SetCenter(fixed.TransformContinuousIndexToPhysicalPoint([31.5, 31.5, 11.5]))
+    truth.SetRotation(math.radians(5), math.radians(-2), math.radians(2))
+    truth.SetTranslation((2.0, -4.0, 3.0))
+    result = register_rigid(fixed, _displaced(fixed, truth), FAST)
+    assert result.dimension == 3
+    assert _mean_error(result.transform, truth, fixed) < 0.5
+    assert result.metric_final < result.metric_initial
+    assert result.warnings == ()
+
+
+def test_single_slice_pair_recovers_rotation_translation_and_scale() -> None:
+    volume = blob_volume(shape_zyx=(24, 96, 96), spacing=1.0)
+    arr = sitk.GetArrayFromImage(volume)[12:13]
+    fixed = sitk.GetImageFromArray(arr)
+    fixed.SetDirection(volume.GetDirection())
+    fixed.SetSpacing((1.0, 1.0, 4.0))
+    truth_2d = sitk.Similarity2DTransform(1.08, math.radians(4), (3.0, -5.0), (48.0, 48.0))
+    plane = sitk.GetImageFromArray(arr[0])
+    moved = sitk.Resample(plane, plane, truth_2d.GetInverse(), sitk.sitkLinear, 0.0)
+    moving = sitk.JoinSeries(moved)
+    moving.CopyInformation(fixed)
+    result = register_rigid(fixed, moving)
+    assert result.dimension == 2
+    assert result.scale == pytest.approx(1.08, abs=0.02)
+    assert result.rotation_deg[0] == pytest.approx(4.0, abs=1.0)
+    registered = sitk.GetArrayFromImage(resample_to_fixed(moving, fixed, result.transform))[0]
+    mask = arr[0] > 30
+    assert np.abs(registered - arr[0])[mask].mean() < 0.05 * arr[0][mask].mean()
+
+
+def test_hopeless_pair_is_flagged() -> None:
+    fixed = blob_volume()
+    noise = sitk.GetImageFromArray(np.random.default_rng(0).random((24, 64, 64)).astype(np.float32))
+    noise.CopyInformation(fixed)
+    shifted = sitk.Image(noise)
+    shifted.SetOrigin((200.0, 200.0, 200.0))  # no overlap at all
+    result = register_rigid(fixed, shifted, FAST)
+    assert result.warnings, "a registration of unrelated, non-overlapping images must warn"
+
+
+def test_register_cli_writes_the_contract_files(tmp_path: Path) -> None:
+    fixed = blob_volume()
+    truth = sitk.Euler3DTransform()
+    truth.SetTranslation((1.5, -2.0, 0.0))
+    sitk.WriteImage(fixed, str(tmp_path / "t1.nii.gz"))
+    sitk.WriteImage(_displaced(fixed, truth), str(tmp_path / "t2.nii.gz"))
+    out = tmp_path / "reg"
+    code = main(
+        [
+            "register",
+            str(tmp_path / "t1.nii.gz"),
+            str(tmp_path / "t2.nii.gz"),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "moving_registered.nii.gz",
+        "registration.json",
+        "transform.tfm",
+    ]
+    transform = sitk.ReadTransform(str(out / "transform.tfm"))
+    assert _mean_error(transform, truth, fixed) < 0.5
+    report = json.loads((out / "registration.json").read_text())
+    assert {"metric_initial", "metric_final", "rotation_deg", "translation_mm", "seconds"} <= set(
+        report
+    )
+    registered = sitk.ReadImage(str(out / "moving_registered.nii.gz"))
+    assert registered.GetSize() == fixed.GetSize()
+
+
+def test_register_cli_refuses_missing_input_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "register",
+            str(tmp_path / "none.nii.gz"),
+            str(tmp_path / "b.nii.gz"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none.nii.gz: does not exist" in err[0]
+    assert not (tmp_path / "o").exists()

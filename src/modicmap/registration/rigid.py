@@ -35,31 +35,29 @@ def _direction(image: sitk.Image) -> np.ndarray:
 def _shrink(
     image: sitk.Image, target_mm: float, in_plane_axes: int, sigma_mm: float = 0.0
 ) -> sitk.Image:
-    """Smooth in-plane by ``sigma_mm``, then average-shrink to about ``target_mm`` spacing.
+    """Average-shrink in-plane to about ``target_mm`` spacing, then smooth by ``sigma_mm``.
 
     Smoothing also at the finest level matters: on 8-bit images that share one grid,
     unsmoothed mutual information peaks sharply at grid alignment (an interpolation
-    artefact), which biased the DzZ result by about 0.4 mm.
+    artefact), which biased the DzZ result by about 0.4 mm. Shrinking first keeps
+    the smoothing cheap (it dominated the run time on 15 x 512 x 512 volumes).
     """
-    if sigma_mm > 0:
-        if min(image.GetSize()) >= 4:
-            image = sitk.SmoothingRecursiveGaussian(image, sigma_mm)
-        else:  # too few slices for the recursive filter: smooth in-plane only
-            variance = [
-                sigma_mm**2 if a < in_plane_axes else 0.0 for a in range(image.GetDimension())
-            ]
-            image = sitk.DiscreteGaussian(image, variance)
     factors = [
         max(1, round(target_mm / sp)) if axis < in_plane_axes else 1
         for axis, sp in enumerate(image.GetSpacing())
     ]
-    if all(f == 1 for f in factors):
-        return image
-    factors = [
-        min(f, max(1, n // 8)) if n > 8 else 1
-        for f, n in zip(factors, image.GetSize(), strict=True)
-    ]
-    return sitk.BinShrink(image, factors)
+    factors = [min(f, max(1, n // 8)) for f, n in zip(factors, image.GetSize(), strict=True)]
+    if any(f > 1 for f in factors):
+        image = sitk.BinShrink(image, factors)
+    if sigma_mm > 0:
+        if min(image.GetSize()) >= 4:
+            image = sitk.SmoothingRecursiveGaussian(image, sigma_mm)
+        else:  # too few slices for the recursive filter: smooth in-plane only
+            dims = range(image.GetDimension())
+            image = sitk.DiscreteGaussian(
+                image, [sigma_mm**2 if a < in_plane_axes else 0.0 for a in dims]
+            )
+    return image
 
 
 def _method(
@@ -115,7 +113,9 @@ def _metric(
     settings: RegistrationSettings,
     in_plane_axes: int,
 ) -> float:
-    level_mm, sigma_mm = settings.level_spacings_mm[-1], settings.smoothing_sigmas_mm[-1]
+    # evaluated one level above the finest: cheap, and enough for a quality signal
+    level = max(0, len(settings.level_spacings_mm) - 2)
+    level_mm, sigma_mm = settings.level_spacings_mm[level], settings.smoothing_sigmas_mm[level]
     f = _shrink(fixed, level_mm, in_plane_axes, sigma_mm)
     m = _shrink(moving, level_mm, in_plane_axes, sigma_mm)
     method = _method(settings, int(np.prod(f.GetSize())), level_mm)

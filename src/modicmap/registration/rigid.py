@@ -295,9 +295,9 @@ def _quality_warnings(
     settings: RegistrationSettings,
 ) -> tuple[str, ...]:
     warnings: list[str] = []
-    if not result.metric_final < result.metric_initial - 1e-4:
+    if result.metric_final > result.metric_initial + 0.005:
         warnings.append(
-            "mutual information did not improve "
+            "mutual information got worse "
             f"({result.metric_initial:.4f} -> {result.metric_final:.4f}); check the T1/T2 overlay"
         )
     if max((abs(a) for a in result.rotation_deg), default=0.0) > settings.max_rotation_deg:

@@ -30,8 +30,12 @@ def protocol_grid(image: sitk.Image, matrix: int, slices: int, thickness: float)
     grid = sitk.Image([matrix, matrix, slices], sitk.sitkFloat32)
     grid.SetSpacing(spacing)
     grid.SetDirection(image.GetDirection())
-    centre = np.asarray(image.TransformContinuousIndexToPhysicalPoint((np.asarray(image.GetSize()) - 1) / 2))
-    offset = np.asarray(grid.TransformContinuousIndexToPhysicalPoint((np.asarray(grid.GetSize()) - 1) / 2))
+    centre = np.asarray(
+        image.TransformContinuousIndexToPhysicalPoint((np.asarray(image.GetSize()) - 1) / 2)
+    )
+    offset = np.asarray(
+        grid.TransformContinuousIndexToPhysicalPoint((np.asarray(grid.GetSize()) - 1) / 2)
+    )
     grid.SetOrigin(tuple(np.asarray(grid.GetOrigin()) + centre - offset))
     return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
@@ -57,14 +61,22 @@ def main() -> None:
         result = register_rigid(t1, t2)
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "t1_size": t1.GetSize(), "t2_size": t2.GetSize(),
-        "seconds": [round(t, 2) for t in times], "best_s": round(min(times), 2),
-        "peak_rss_mb_process": round(peak), "rss_mb_before_registration": round(before),
-        "rotation_deg": [round(a, 2) for a in result.rotation_deg],
-        "translation_mm": [round(v, 2) for v in result.translation_mm],
-        "warnings": list(result.warnings),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "t1_size": t1.GetSize(),
+                "t2_size": t2.GetSize(),
+                "seconds": [round(t, 2) for t in times],
+                "best_s": round(min(times), 2),
+                "peak_rss_mb_process": round(peak),
+                "rss_mb_before_registration": round(before),
+                "rotation_deg": [round(a, 2) for a in result.rotation_deg],
+                "translation_mm": [round(v, 2) for v in result.translation_mm],
+                "warnings": list(result.warnings),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

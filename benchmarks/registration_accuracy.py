@@ -27,7 +27,9 @@ from modicmap.registration.rigid import register_rigid
 def body_points(mask_path: Path, reference: sitk.Image, step: int = 20) -> np.ndarray:
     mask = sitk.DICOMOrient(sitk.ReadImage(str(mask_path)), "PIR")
     idx = np.argwhere(sitk.GetArrayFromImage(mask) > 0)[::step]
-    return np.array([reference.TransformIndexToPhysicalPoint([int(i) for i in p[::-1]]) for p in idx])
+    return np.array(
+        [reference.TransformIndexToPhysicalPoint([int(i) for i in p[::-1]]) for p in idx]
+    )
 
 
 def mean_distance(points_a: np.ndarray, points_b: np.ndarray) -> float:
@@ -48,8 +50,10 @@ def main() -> None:
     points = body_points(folder / "VB1-DzZ_T1_vb.nii.gz", t1)
     own = register_rigid(t1, t2)
     own_points = np.array([own.transform.TransformPoint(p) for p in points])
-    print(f"undisplaced pair: {mean_distance(own_points, points):.3f} mm from identity, "
-          f"{own.seconds:.1f} s")
+    print(
+        f"undisplaced pair: {mean_distance(own_points, points):.3f} mm from identity, "
+        f"{own.seconds:.1f} s"
+    )
     rng = np.random.default_rng(args.seed)
     centre = t1.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in t1.GetSize()])
     rows = []

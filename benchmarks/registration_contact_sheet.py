@@ -54,14 +54,22 @@ def main() -> None:
         t2 = read_image(images / f"{pid}_t2.nii.gz").image
         result = register_rigid(t1, t2)
         moved = resample_to_fixed(t2, t1, result.transform)
-        rows.append({
-            "pid": pid, "rotation_deg": round(result.rotation_deg[0], 2),
-            "tx_mm": round(result.translation_mm[0], 1), "ty_mm": round(result.translation_mm[1], 1),
-            "scale": round(result.scale, 3), "metric_initial": round(result.metric_initial, 3),
-            "metric_final": round(result.metric_final, 3), "seconds": round(result.seconds, 2),
-            "warnings": " | ".join(result.warnings),
-        })
-        panels.append((pid, sitk.GetArrayFromImage(t1)[0], sitk.GetArrayFromImage(moved)[0], result))
+        rows.append(
+            {
+                "pid": pid,
+                "rotation_deg": round(result.rotation_deg[0], 2),
+                "tx_mm": round(result.translation_mm[0], 1),
+                "ty_mm": round(result.translation_mm[1], 1),
+                "scale": round(result.scale, 3),
+                "metric_initial": round(result.metric_initial, 3),
+                "metric_final": round(result.metric_final, 3),
+                "seconds": round(result.seconds, 2),
+                "warnings": " | ".join(result.warnings),
+            }
+        )
+        panels.append(
+            (pid, sitk.GetArrayFromImage(t1)[0], sitk.GetArrayFromImage(moved)[0], result)
+        )
         print(rows[-1], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "registration_spider.csv").open("w", newline="") as handle:

@@ -23,6 +23,6 @@ def bundled_samples() -> tuple[SampleStudy, ...]:
             name="spider-2",
             t1=root / "spider-2" / "t1.nii.gz",
             t2=root / "spider-2" / "t2.nii.gz",
-            description="SPIDER patient 2, mid-sagittal T1/T2 (CC BY 4.0, van der Graaf et al. 2024)",
+            description="SPIDER patient 2, mid-sagittal T1/T2 (CC BY 4.0, van der Graaf 2024)",
         ),
     )

@@ -1,0 +1,1 @@
+"""Voxel typing, endplate and disc-level grading, tables."""

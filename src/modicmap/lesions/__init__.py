@@ -1,0 +1,1 @@
+"""Vertebral-body z-scores and lesion detection."""

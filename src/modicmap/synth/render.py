@@ -7,6 +7,7 @@ muscle), evaluated only near where it can be (a cheap bounding test first).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -93,7 +94,7 @@ def _distance_to_polyline(
     u: np.ndarray, v: np.ndarray, line: tuple[tuple[float, float], ...]
 ) -> np.ndarray:
     best = np.full(u.shape, np.inf, np.float32)
-    for (u0, v0), (u1, v1) in zip(line[:-1], line[1:], strict=True):
+    for (u0, v0), (u1, v1) in itertools.pairwise(line):
         du, dv = u1 - u0, v1 - v0
         length2 = du * du + dv * dv
         h = np.clip(((u - u0) * du + (v - v0) * dv) / length2, 0, 1)

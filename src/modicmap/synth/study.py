@@ -239,7 +239,7 @@ def synthesize_study(
     thickness = float(rng.uniform(3.0, 4.5))
     spacing1 = (fov / options.matrix, fov / options.matrix, thickness)
     grid1 = _grid((options.matrix, options.matrix, options.slices), spacing1, centre)
-    matrix2 = max(16, int(round(options.matrix * rng.uniform(0.8, 1.0) / 16)) * 16)
+    matrix2 = max(16, round(options.matrix * rng.uniform(0.8, 1.0) / 16) * 16)
     fov2 = fov * rng.uniform(0.95, 1.08)
     spacing2 = (fov2 / matrix2, fov2 / matrix2, thickness)
     grid2 = _grid(

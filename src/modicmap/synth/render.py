@@ -78,6 +78,29 @@ def _draw_body(body: Body, u, v, w, tissue, codes) -> None:
     codes[sel] = body.code
 
 
+def _draw_lower_sacrum(s1: Body, u, v, w, tissue) -> None:
+    """S2 and S3: smaller segments curving backwards below S1 (bone, not a labelled body)."""
+    angle, center = s1.angle, np.asarray(s1.center_uv)
+    height, depth = s1.height, s1.depth
+    for _ in range(2):
+        axis_down = np.array([math.sin(angle), math.cos(angle)])
+        next_angle = angle + math.radians(18)
+        next_axis = np.array([math.sin(next_angle), math.cos(next_angle)])
+        center = center + axis_down * (height / 2 + 1.5) + next_axis * (0.75 * height / 2)
+        angle, height, depth = next_angle, 0.75 * height, 0.8 * depth
+        segment = Body(0, tuple(center), angle, height, depth, 0.85 * s1.half_width)
+        idx = _near(u, v, segment.center_uv, 0.75 * max(depth, height) + 2)
+        s, t = _frame(u[idx], v[idx], segment.center_uv, segment.angle)
+        half_s = _lateral_depth(w[idx], depth, segment.half_width)
+        outer = _superellipse(s, t, half_s, height / 2, 4.0) <= 1.0
+        inner = (
+            _superellipse(s, t, np.maximum(half_s - CORTEX_MM, 1e-3), height / 2 - CORTEX_MM, 4.0)
+            <= 1.0
+        )
+        tissue[idx[outer]] = Tissue.CORTEX
+        tissue[idx[outer & inner]] = Tissue.ARCH_MARROW
+
+
 def _draw_disc(disc: Disc, u, v, w, tissue) -> None:
     idx = _near(u, v, disc.center_uv, 0.6 * disc.depth + 4)
     s, t = _frame(u[idx], v[idx], disc.center_uv, disc.angle)
@@ -129,10 +152,10 @@ def render(
     rng = np.random.default_rng(texture_seed)
     from modicmap.synth.lesions import Waves
 
-    bowel = Waves.draw(rng, 10, (25.0, 60.0))(u, v, w)
+    bowel = Waves.draw(rng, 10, (40.0, 90.0))(u, v, w)
     tissue[anterior] = Tissue.VISCERA
-    tissue[anterior & (bowel > 0.9)] = Tissue.BOWEL
-    tissue[anterior & (bowel < -1.0)] = Tissue.FAT
+    tissue[anterior & (bowel > 1.2)] = Tissue.BOWEL
+    tissue[anterior & (bowel < -1.4)] = Tissue.FAT
     tissue[anterior & (np.abs(w) > 20) & (u > front - 35)] = Tissue.MUSCLE
     # posterior: muscle, then subcutaneous fat, then air behind the skin
     skin = anatomy.skin_u + 0.12 * (v - anatomy.bodies[4].center_uv[1])
@@ -141,9 +164,7 @@ def render(
     # great vessel (flow void) in front of the column, left of the midline, above L4
     vessel_v_end = anatomy.bodies[-3].center_uv[1]
     vessel = (
-        (np.abs(u - (front - anatomy.vessel_u - 10)) < 10)
-        & (np.abs(w + 8) < 10)
-        & (v < vessel_v_end)
+        (np.abs(u - (front - anatomy.vessel_u - 9)) < 9) & (np.abs(w + 18) < 9) & (v < vessel_v_end)
     )
     tissue[vessel] = Tissue.VESSEL
     del back
@@ -151,6 +172,7 @@ def render(
         _draw_disc(disc, u, v, w, tissue)
     for body in anatomy.bodies:
         _draw_body(body, u, v, w, tissue, codes)
+    _draw_lower_sacrum(anatomy.bodies[-1], u, v, w, tissue)
     # posterior elements (pedicles, arch, spinous process) in each body's frame
     for body in anatomy.bodies[:-1]:
         idx = _near(u, v, body.center_uv, body.depth + 45)

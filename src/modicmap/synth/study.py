@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,6 @@ from scipy import ndimage
 
 from modicmap.grading.grade import grade_endplates, grade_levels
 from modicmap.grading.tables import EndplateGrade, LevelGrade
-from modicmap.io.image import CANONICAL_ORIENTATION
 from modicmap.lesions.zscore import body_stats
 from modicmap.synth.anatomy import SpineAnatomy, random_anatomy
 from modicmap.synth.lesions import PAPER_MEANS, PAPER_SDS, LesionSpec, draw_lesion
@@ -28,7 +28,7 @@ class SynthOptions:
     matrix: int = 256
     lesion_rate: float = 0.35  # chance that an endplate carries a lesion
     types_p: tuple[float, float, float] = (0.3, 0.45, 0.25)
-    noise: float = 0.025  # Rician noise sigma relative to the brightest tissue
+    noise: float = 0.015  # Rician noise sigma relative to the brightest tissue
     misalign: bool = True
 
 
@@ -40,6 +40,8 @@ class SyntheticStudy:
     vertebrae: sitk.Image  # uint8 VerSe codes on the T1 grid
     modic_map: sitk.Image  # uint8 0-3 on the T1 grid
     transform: sitk.Euler3DTransform  # maps T1 physical points to T2 physical points
+    t2_vertebrae: sitk.Image  # the same truth on the T2's own grid
+    t2_modic_map: sitk.Image
     endplates: tuple[EndplateGrade, ...]
     levels: tuple[LevelGrade, ...]
     lesions: tuple[LesionSpec, ...]
@@ -94,7 +96,7 @@ def _render_on(
     lesions: list[LesionSpec],
     texture_seed: int,
 ) -> Rendered:
-    """Render the anatomy on ``grid``, at about 1 mm in-plane, then repeat onto the grid.
+    """Render the anatomy on ``grid`` at 0.75-1.5 mm in-plane, then repeat onto the grid.
 
     The analytic shapes are the slow part; evaluating them at about 1 mm and
     repeating each value over the finer voxels is 4x faster at 512 x 512, and the
@@ -102,7 +104,7 @@ def _render_on(
     """
     nx, ny, nz = grid.GetSize()
     sx, sy, sz = grid.GetSpacing()
-    factor = max(1, round(1.0 / max(sx, sy)))
+    factor = max(1, int(1.5 / max(sx, sy)))
     if factor == 1:
         return render(anatomy, lesions, *_points_uvw(grid, transform), texture_seed=texture_seed)
     coarse = sitk.Image([-(-nx // factor), -(-ny // factor), nz], sitk.sitkFloat32)
@@ -114,20 +116,22 @@ def _render_on(
     small = render(anatomy, lesions, *_points_uvw(coarse, transform), texture_seed=texture_seed)
     shape = coarse.GetSize()[::-1]
 
+    # for every fine voxel, the flat index of the coarse voxel it repeats
+    coarse_index = np.arange(small.tissue.size, dtype=np.int64).reshape(shape)
+    parent = np.repeat(np.repeat(coarse_index, factor, axis=1), factor, axis=2)[:, :ny, :nx].ravel()
+
     def up(values: np.ndarray) -> np.ndarray:
-        big = np.repeat(np.repeat(values.reshape(shape), factor, axis=1), factor, axis=2)
-        return big[:, :ny, :nx].ravel()
+        return values[parent]
 
     lesion_index = up(small.lesion_index)
     local = {}
+    position = np.full(small.tissue.size, -1, np.int64)
     for i, (sel, s, t, w) in small.local.items():
-        fields = []
-        for values in (s, t, w):
-            full = np.zeros(small.tissue.size, np.float32)
-            full[sel] = values
-            fields.append(up(full))
+        position[sel] = np.arange(sel.size)
         fine = np.flatnonzero(lesion_index == i)
-        local[i] = (fine, fields[0][fine], fields[1][fine], fields[2][fine])
+        at = position[parent[fine]]
+        local[i] = (fine, s[at], t[at], w[at])
+        position[sel] = -1
     return Rendered(
         tissue=up(small.tissue),
         codes=up(small.codes),
@@ -259,21 +263,34 @@ def synthesize_study(
         )
         transform.SetTranslation((rng.uniform(-1.5, 1.5), rng.uniform(-4, 4), rng.uniform(-4, 4)))
     texture_seed = int(rng.integers(2**31))
-    images = []
-    truth: Rendered | None = None
-    for channel, (grid, moved) in enumerate(((grid1, None), (grid2, transform))):
-        shape = grid.GetSize()[::-1]
+    channel_seeds = rng.integers(2**31, size=2)
+
+    def make(
+        channel: int, grid: sitk.Image, moved: sitk.Transform | None
+    ) -> tuple[sitk.Image, Rendered]:
+        channel_rng = np.random.default_rng(int(channel_seeds[channel]))
         rendered = _render_on(grid, moved, anatomy, lesions, texture_seed)
+        spacing = tuple(grid.GetSpacing()[::-1])
         image = _contrast(
-            rendered, shape, channel, rng, tuple(grid.GetSpacing()[::-1]), options.noise
+            rendered, grid.GetSize()[::-1], channel, channel_rng, spacing, options.noise
         )
-        _paint(image, rendered, lesions, channel, rng)
+        _paint(image, rendered, lesions, channel, channel_rng)
         out = sitk.GetImageFromArray(image)
         out.CopyInformation(grid)
-        images.append(out)
-        if channel == 0:
-            truth = rendered
-    assert truth is not None  # the loop always runs the T1 channel
+        return out, rendered
+
+    # T1 and T2 are independent given the anatomy: render them on the two cores
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(make, (0, 1), (grid1, grid2), (None, transform)))
+    images = [image for image, _ in results]
+    rendered_all = [rendered for _, rendered in results]
+    truth, truth2 = rendered_all
+    shape2 = grid2.GetSize()[::-1]
+    t2_truth = []
+    for values in (truth2.codes, truth2.lesion):
+        image = sitk.GetImageFromArray(values.reshape(shape2))
+        image.CopyInformation(grid2)
+        t2_truth.append(image)
     shape1 = grid1.GetSize()[::-1]
     codes = truth.codes.reshape(shape1)
     modic = truth.lesion.reshape(shape1)
@@ -285,10 +302,6 @@ def synthesize_study(
     vertebrae.CopyInformation(grid1)
     modic_image = sitk.GetImageFromArray(modic)
     modic_image.CopyInformation(grid1)
-    assert (
-        sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(grid1.GetDirection())
-        == CANONICAL_ORIENTATION
-    )
     return SyntheticStudy(
         study_id=study_id or f"synth{seed:04d}",
         t1=images[0],
@@ -296,6 +309,8 @@ def synthesize_study(
         vertebrae=vertebrae,
         modic_map=modic_image,
         transform=transform,
+        t2_vertebrae=t2_truth[0],
+        t2_modic_map=t2_truth[1],
         endplates=tuple(endplates),
         levels=tuple(levels),
         lesions=tuple(lesions),

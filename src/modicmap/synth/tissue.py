@@ -28,7 +28,7 @@ SIGNAL: dict[Tissue, tuple[float, float, float]] = {
     Tissue.AIR: (0.0, 0.0, 0.0),
     Tissue.FAT: (0.92, 0.78, 0.04),
     Tissue.MUSCLE: (0.34, 0.22, 0.05),
-    Tissue.VISCERA: (0.42, 0.42, 0.12),
+    Tissue.VISCERA: (0.40, 0.40, 0.05),
     Tissue.MARROW: (0.62, 0.42, 0.06),
     Tissue.CORTEX: (0.08, 0.06, 0.02),
     Tissue.NUCLEUS: (0.36, 0.88, 0.05),
@@ -37,5 +37,5 @@ SIGNAL: dict[Tissue, tuple[float, float, float]] = {
     Tissue.CORD: (0.40, 0.48, 0.03),
     Tissue.VESSEL: (0.05, 0.05, 0.02),
     Tissue.ARCH_MARROW: (0.58, 0.40, 0.06),
-    Tissue.BOWEL: (0.30, 0.62, 0.20),
+    Tissue.BOWEL: (0.32, 0.55, 0.08),
 }

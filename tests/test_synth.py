@@ -1,4 +1,4 @@
-"""Synthetic studies and painted lesions: deterministic, consistent ground truth, CONTRACT layout."""
+"""Synthetic studies and painted lesions: deterministic, consistent truth, CONTRACT layout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``modicmap train``: Train a model: `train vertebrae ...` or `train lesions ...`."""
+"""``modicmap train``: train the models of a bundle (``vertebrae``; ``lesions`` to come)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,34 @@ import argparse
 from modicmap.cli import common
 from modicmap.errors import NotAvailableError
 
-HELP = "Train a model: `train vertebrae ...` or `train lesions ...`."
+HELP = "Train a model: `train vertebrae ...` (and, later, `train lesions ...`)."
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from modicmap.vertebrae import training as vertebrae_training
+
     parser = subparsers.add_parser("train", help=HELP, description=HELP)
+    models = parser.add_subparsers(dest="model_kind", metavar="MODEL", required=True)
+    vertebrae = models.add_parser(
+        "vertebrae",
+        help="the vertebral-body segmentation network",
+        description=(vertebrae_training.__doc__ or "").split("\n\n")[0]
+        + " Data layouts: "
+        + " ".join((vertebrae_training.find_cases.__doc__ or "").split()),
+    )
+    vertebrae_training.add_arguments(vertebrae)
+    common.add_quiet(vertebrae)
+    vertebrae.set_defaults(handler=_run_vertebrae)
+    lesions = models.add_parser("lesions", help="the Modic lesion V-Net (not built yet)")
+    common.add_quiet(lesions)
+    lesions.set_defaults(handler=_run_lesions)
 
-    common.add_quiet(parser)
-    parser.set_defaults(handler=run)
+
+def _run_vertebrae(args: argparse.Namespace) -> int:
+    from modicmap.vertebrae.training import run_from_args
+
+    return run_from_args(args)
 
 
-def run(args: argparse.Namespace) -> int:
-    raise NotAvailableError("`modicmap train` is not built yet")
+def _run_lesions(args: argparse.Namespace) -> int:
+    raise NotAvailableError("`modicmap train lesions` is not built yet")

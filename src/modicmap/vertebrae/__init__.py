@@ -1,0 +1,1 @@
+"""Vertebral bodies: segmentation network, instances, level names from the sacrum."""

@@ -1,0 +1,52 @@
+"""Level names: find the sacrum and count upward (L5, L4, ..., L1, T12, ...)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from modicmap.labels import SACRUM_CODE, codes_from_sacrum, vertebra_name
+from modicmap.vertebrae.postprocess import Instances
+from modicmap.vertebrae.result import VertebraeResult, VertebralBody
+
+NO_SACRUM = (
+    "no sacrum in view: level names are counted from the lowest body, assumed to be L5; "
+    "check them before trusting any per-level result"
+)
+
+
+def name_levels(instances: Instances) -> VertebraeResult:
+    """VerSe-coded labels from ordered instances (1 = most superior) and the sacrum."""
+    n = int(instances.labels.max())
+    codes = codes_from_sacrum(n)  # lowest first
+    labels = np.zeros(instances.labels.shape, np.uint8)
+    bodies: list[VertebralBody] = []
+    warnings: list[str] = []
+    if not instances.sacrum.any():
+        warnings.append(NO_SACRUM)
+    if n > len(codes):
+        warnings.append(f"{n} bodies found; only {len(codes)} can be named")
+    for index in range(1, n + 1):
+        k = n - index  # 0 for the lowest body
+        if k >= len(codes):
+            continue
+        part = instances.labels == index
+        labels[part] = codes[k]
+    if instances.sacrum.any():
+        labels[instances.sacrum] = SACRUM_CODE
+    for code in sorted({int(c) for c in np.unique(labels) if c}):
+        part = labels == code
+        centre = ndimage.center_of_mass(part)
+        bodies.append(
+            VertebralBody(
+                code, vertebra_name(code), int(part.sum()), tuple(float(c) for c in centre)
+            )
+        )
+    top = [b for b in bodies if b.code != SACRUM_CODE]
+    if top:
+        first = labels == top[0].code
+        if first[:, :2, :].any():
+            warnings.append(
+                f"{top[0].name} touches the top of the image: it may be only partly visible"
+            )
+    return VertebraeResult(labels=labels, bodies=tuple(bodies), warnings=tuple(warnings))

@@ -1,0 +1,142 @@
+"""Vertebral bodies: instances, level names from the sacrum, user masks, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from images import PIR_DIRECTION
+from modicmap.labels import VERTEBRA_CODES
+from modicmap.vertebrae.levels import NO_SACRUM, name_levels
+from modicmap.vertebrae.postprocess import clean_instances, split_bodies
+from modicmap.vertebrae.user_mask import UNNAMED, vertebrae_from_mask
+
+SPACING = (4.0, 1.0, 1.0)
+
+
+def spine(
+    n_bodies: int, *, sacrum: bool = True, gap: int = 8, shape=(3, 260, 120)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Body and sacrum masks of a straight toy spine: 26-row bodies, ``gap``-row discs."""
+    body = np.zeros(shape, bool)
+    top = 5
+    for _ in range(n_bodies):
+        body[:, top : top + 26, 40:76] = True
+        top += 26 + gap
+    sac = np.zeros(shape, bool)
+    if sacrum:
+        sac[:, top : top + 30, 42:82] = True
+    return body, sac
+
+
+def names(result) -> list[str]:
+    return [b.name for b in result.bodies]
+
+
+def test_five_bodies_above_the_sacrum_are_l1_to_l5() -> None:
+    body, sac = spine(5)
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert result.warnings == ()
+    assert set(np.unique(result.labels)) == {0, 20, 21, 22, 23, 24, 26}
+
+
+def test_missing_sacrum_names_the_lowest_body_l5_and_warns() -> None:
+    body, sac = spine(4, sacrum=False)
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["L2", "L3", "L4", "L5"]
+    assert NO_SACRUM in result.warnings
+
+
+def test_six_bodies_count_up_into_the_thoracic_spine() -> None:
+    body, sac = spine(6, gap=6)
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+
+
+def test_bodies_joined_by_a_thin_bridge_are_split() -> None:
+    body, sac = spine(3)
+    body[:, 31:39, 55:58] = True  # a 3-pixel bridge across the first disc
+    labels = split_bodies(body, SPACING)
+    assert len(np.unique(labels)) - 1 == 3
+
+
+def test_blob_off_the_spine_axis_is_removed() -> None:
+    body, sac = spine(5)
+    body[:, 120:150, 2:30] = False
+    body[:, 100:130, 90:118] = True  # a bowel-like blob far posterior of the column
+    instances = clean_instances(body, sac, SPACING)
+    assert instances.labels.max() == 5
+    assert instances.removed >= 1
+
+
+def test_small_specks_are_removed() -> None:
+    body, sac = spine(5)
+    body[:, 3:6, 5:8] = True
+    assert clean_instances(body, sac, SPACING).labels.max() == 5
+
+
+def _image(array: np.ndarray) -> sitk.Image:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(SPACING[::-1])
+    image.SetDirection(PIR_DIRECTION)
+    return image
+
+
+def test_user_mask_with_verse_codes_is_kept() -> None:
+    codes = np.zeros((3, 100, 60), np.uint8)
+    codes[:, 10:30, 10:40] = 24
+    codes[:, 40:70, 10:45] = 26
+    result = vertebrae_from_mask(_image(codes), _image(codes.astype(np.float32)))
+    assert names(result) == ["L5", "S1"]
+    assert result.warnings == ()
+
+
+def test_user_mask_with_arbitrary_labels_is_named_from_the_lowest() -> None:
+    mask = np.zeros((3, 120, 60), np.uint8)
+    for i, top in enumerate((5, 40, 75)):
+        mask[:, top : top + 25, 10:40] = 100 + i
+    result = vertebrae_from_mask(_image(mask), _image(mask.astype(np.float32)))
+    assert names(result) == ["L3", "L4", "L5"]
+    assert UNNAMED in result.warnings
+
+
+def test_binary_user_mask_is_split_into_components() -> None:
+    mask = np.zeros((3, 120, 60), np.uint8)
+    for top in (5, 40, 75):
+        mask[:, top : top + 25, 10:40] = 1
+    result = vertebrae_from_mask(_image(mask), _image(mask.astype(np.float32)))
+    assert len(result.bodies) == 3
+
+
+def test_empty_user_mask_is_bad_input() -> None:
+    from modicmap.errors import InputError
+
+    empty = np.zeros((3, 20, 20), np.uint8)
+    with pytest.raises(InputError, match="no vertebrae found"):
+        vertebrae_from_mask(_image(empty), _image(empty.astype(np.float32)))
+
+
+def test_a_few_training_steps_lower_the_loss() -> None:
+    import torch
+
+    from modicmap.vertebrae.network import VertebraeNetSpec, build_network
+    from modicmap.vertebrae.training import loss_fn
+
+    torch.manual_seed(0)
+    spec = VertebraeNetSpec(channels=(8, 16, 32), strides=(2, 2), tile=64)
+    model = build_network(spec)
+    body, sac = spine(2, shape=(1, 64, 64), gap=4)
+    target = torch.from_numpy((body.astype(np.int64) + 2 * sac)[0])[None].repeat(2, 1, 1)
+    target[:, 60:, :] = 255  # ignored pixels must not break the loss
+    x = target.clamp(max=2).float()[:, None] * 0.4 + 0.1 * torch.randn(2, 1, 64, 64)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(12):
+        optimiser.zero_grad()
+        loss = loss_fn(model(x), target)
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.8 * losses[0]

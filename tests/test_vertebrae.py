@@ -7,7 +7,6 @@ import pytest
 import SimpleITK as sitk
 
 from images import PIR_DIRECTION
-from modicmap.labels import VERTEBRA_CODES
 from modicmap.vertebrae.levels import NO_SACRUM, name_levels
 from modicmap.vertebrae.postprocess import clean_instances, split_bodies
 from modicmap.vertebrae.user_mask import UNNAMED, vertebrae_from_mask
@@ -56,7 +55,7 @@ def test_six_bodies_count_up_into_the_thoracic_spine() -> None:
 
 
 def test_bodies_joined_by_a_thin_bridge_are_split() -> None:
-    body, sac = spine(3)
+    body, _sac = spine(3)
     body[:, 31:39, 55:58] = True  # a 3-pixel bridge across the first disc
     labels = split_bodies(body, SPACING)
     assert len(np.unique(labels)) - 1 == 3

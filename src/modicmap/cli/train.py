@@ -1,13 +1,12 @@
-"""``modicmap train``: train the models of a bundle (``vertebrae``; ``lesions`` to come)."""
+"""``modicmap train``: train the models of a bundle (``vertebrae`` or ``lesions``)."""
 
 from __future__ import annotations
 
 import argparse
 
 from modicmap.cli import common
-from modicmap.errors import NotAvailableError
 
-HELP = "Train a model: `train vertebrae ...` (and, later, `train lesions ...`)."
+HELP = "Train a model: `train vertebrae ...` or `train lesions ...`."
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     vertebrae_training.add_arguments(vertebrae)
     common.add_quiet(vertebrae)
     vertebrae.set_defaults(handler=_run_vertebrae)
-    lesions = models.add_parser("lesions", help="the Modic lesion V-Net (not built yet)")
+    from modicmap.lesions import training as lesion_training
+
+    lesions = models.add_parser(
+        "lesions",
+        help="the Modic lesion V-Net",
+        description=(lesion_training.__doc__ or "").strip(),
+    )
+    lesion_training.add_arguments(lesions)
     common.add_quiet(lesions)
     lesions.set_defaults(handler=_run_lesions)
 
@@ -37,4 +43,6 @@ def _run_vertebrae(args: argparse.Namespace) -> int:
 
 
 def _run_lesions(args: argparse.Namespace) -> int:
-    raise NotAvailableError("`modicmap train lesions` is not built yet")
+    from modicmap.lesions.training import run_from_args
+
+    return run_from_args(args)

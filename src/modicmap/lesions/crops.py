@@ -1,0 +1,96 @@
+"""Fixed-size crops around each vertebral body on each sagittal slice (METHOD.md step 2).
+
+The paper crops 100 x 100 pixels; we crop a fixed PHYSICAL box so that every
+scanner's pixel size gives the network the same anatomy: 80 x 80 mm at 1.0 mm
+(80 px, divisible by 16 for the V-Net). A lumbar body is 35-45 mm deep and 25-30 mm
+high, so the box holds the whole body with both endplates and the adjacent discs,
+centred on the body's centroid in that slice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+CROP_MM = 80.0
+WORKING_MM = 1.0
+
+
+@dataclass(frozen=True)
+class Crop:
+    slice_index: int
+    code: int  # VerSe code of the body the crop is centred on
+    centre_yx: tuple[float, float]  # voxel coordinates in the slice
+
+
+def body_crops(
+    vertebrae: np.ndarray, spacing_zyx: tuple[float, float, float], *, min_area_mm2: float = 150.0
+) -> tuple[Crop, ...]:
+    """One crop per body and sagittal slice where the body shows at least ``min_area_mm2``."""
+    crops = []
+    area = spacing_zyx[1] * spacing_zyx[2]
+    for k in range(vertebrae.shape[0]):
+        plane = vertebrae[k]
+        codes = [int(c) for c in np.unique(plane) if c]
+        if not codes:
+            continue
+        centres = ndimage.center_of_mass(np.ones_like(plane), plane, codes)
+        counts = ndimage.sum_labels(np.ones_like(plane), plane, codes)
+        for code, centre, count in zip(codes, centres, counts, strict=True):
+            if count * area >= min_area_mm2:
+                crops.append(Crop(k, code, (float(centre[0]), float(centre[1]))))
+    return tuple(crops)
+
+
+def _grid(
+    crop: Crop, spacing_yx: tuple[float, float], size_px: int, working_mm: float
+) -> np.ndarray:
+    offsets = (np.arange(size_px) - (size_px - 1) / 2) * working_mm
+    rows = crop.centre_yx[0] + offsets / spacing_yx[0]
+    cols = crop.centre_yx[1] + offsets / spacing_yx[1]
+    return np.stack(np.meshgrid(rows, cols, indexing="ij"))
+
+
+def sample_crop(
+    plane: np.ndarray,
+    crop: Crop,
+    spacing_yx: tuple[float, float],
+    *,
+    order: int = 1,
+    size_mm: float = CROP_MM,
+    working_mm: float = WORKING_MM,
+) -> np.ndarray:
+    """The crop of a 2-D array, resampled to ``working_mm`` pixels (0 outside the image)."""
+    size_px = round(size_mm / working_mm)
+    return ndimage.map_coordinates(
+        plane, _grid(crop, spacing_yx, size_px, working_mm), order=order, mode="constant", cval=0.0
+    )
+
+
+def paste_max(
+    target: np.ndarray,
+    values: np.ndarray,
+    crop: Crop,
+    spacing_yx: tuple[float, float],
+    *,
+    size_mm: float = CROP_MM,
+    working_mm: float = WORKING_MM,
+) -> None:
+    """Write a crop's values back onto its slice of ``target`` (max where crops overlap)."""
+    size_px = values.shape[0]
+    half = size_mm / 2
+    y0 = max(0, int(np.floor(crop.centre_yx[0] - half / spacing_yx[0])))
+    y1 = min(target.shape[1], int(np.ceil(crop.centre_yx[0] + half / spacing_yx[0])) + 1)
+    x0 = max(0, int(np.floor(crop.centre_yx[1] - half / spacing_yx[1])))
+    x1 = min(target.shape[2], int(np.ceil(crop.centre_yx[1] + half / spacing_yx[1])) + 1)
+    if y1 <= y0 or x1 <= x0:
+        return
+    rows, cols = np.meshgrid(np.arange(y0, y1), np.arange(x0, x1), indexing="ij")
+    u = (rows - crop.centre_yx[0]) * spacing_yx[0] / working_mm + (size_px - 1) / 2
+    v = (cols - crop.centre_yx[1]) * spacing_yx[1] / working_mm + (size_px - 1) / 2
+    inside = (u >= 0) & (u <= size_px - 1) & (v >= 0) & (v <= size_px - 1)
+    sampled = ndimage.map_coordinates(values, np.stack([u, v]), order=1, mode="nearest")
+    region = target[crop.slice_index, y0:y1, x0:x1]
+    np.maximum(region, np.where(inside, sampled, 0.0), out=region)

@@ -1,0 +1,153 @@
+"""Training crops for the lesion V-Net: 2 channels (T1 z, T2 z) inside the bodies, lesion mask.
+
+Sources (see ``modicmap train lesions --help``):
+* studies with voxel annotations in the ``synth`` truth layout: ``<study>/t1.nii.gz``,
+  ``t2.nii.gz`` (already on the T1 grid, or with ``truth/transform.tfm`` to map it),
+  ``truth/vertebrae.nii.gz`` and ``truth/modic_map.nii.gz``;
+* synthetic studies generated on the fly (``modicmap.synth``);
+* lesions painted into the real lumbar-vb pairs (``modicmap.synth.paint``), several
+  paintings per pair with different seeds.
+Everything outside the vertebral bodies is set to 0 (the paper masks neighbouring
+structures with the body segmentation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from modicmap.lesions.crops import body_crops, sample_crop
+from modicmap.lesions.zscore import zscore_maps
+
+
+@dataclass(frozen=True)
+class LesionVolume:
+    subject: str
+    t1: np.ndarray  # arr[z, y, x], T2 already on the same grid
+    t2: np.ndarray
+    vertebrae: np.ndarray
+    modic: np.ndarray
+    spacing_zyx: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class CropSet:
+    subjects: np.ndarray  # (n,) str
+    inputs: np.ndarray  # (n, 2, 80, 80) float32
+    targets: np.ndarray  # (n, 80, 80) uint8 (1 = lesion)
+
+
+def crops_from_volume(
+    volume: LesionVolume, *, keep_empty: float = 0.5, rng: np.random.Generator | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Input/target crops of one volume; lesion-free crops kept with probability ``keep_empty``."""
+    rng = rng or np.random.default_rng(0)
+    z = zscore_maps(volume.t1, volume.t2, volume.vertebrae)
+    inside = volume.vertebrae > 0
+    t1z = np.where(inside, z.t1z, 0.0).astype(np.float32)
+    t2z = np.where(inside, z.t2z, 0.0).astype(np.float32)
+    lesion = (volume.modic > 0).astype(np.float32)
+    spacing_yx = volume.spacing_zyx[1:]
+    inputs, targets = [], []
+    for crop in body_crops(volume.vertebrae, volume.spacing_zyx):
+        k = crop.slice_index
+        target = sample_crop(lesion[k], crop, spacing_yx, order=0) > 0.5
+        if not target.any() and rng.random() > keep_empty:
+            continue
+        inputs.append(
+            np.stack([sample_crop(t1z[k], crop, spacing_yx), sample_crop(t2z[k], crop, spacing_yx)])
+        )
+        targets.append(target.astype(np.uint8))
+    return inputs, targets
+
+
+def synthetic_volumes(n: int, seed: int) -> list[LesionVolume]:
+    from modicmap.synth.study import SynthOptions, synthesize_study
+
+    out = []
+    for i in range(n):
+        study = synthesize_study(seed + i, SynthOptions(slices=9, matrix=256, lesion_rate=0.5))
+        t2 = sitk.Resample(
+            study.t2, study.t1, study.transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32
+        )
+        out.append(
+            LesionVolume(
+                subject=f"synthetic-{seed + i}",
+                t1=sitk.GetArrayFromImage(study.t1),
+                t2=sitk.GetArrayFromImage(t2),
+                vertebrae=sitk.GetArrayFromImage(study.vertebrae),
+                modic=sitk.GetArrayFromImage(study.modic_map),
+                spacing_zyx=tuple(study.t1.GetSpacing()[::-1]),  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+def painted_volumes(
+    lumbar_vb: Path, paintings: int, seed: int, subjects: tuple[str, ...] | None = None
+) -> list[LesionVolume]:
+    from modicmap.synth.paint import lumbar_vb_pairs, paint_lesions, read_pair
+
+    out = []
+    for pair in lumbar_vb_pairs(lumbar_vb):
+        if subjects is not None and pair.subject not in subjects:
+            continue
+        t1, t2, bodies, spacing = read_pair(pair)
+        for j in range(paintings):
+            painted = paint_lesions(
+                t1,
+                t2,
+                bodies,
+                spacing,
+                np.random.default_rng(seed * 1000 + j + hash(pair.subject) % 997),
+            )
+            out.append(
+                LesionVolume(
+                    pair.subject, painted.t1, painted.t2, bodies, painted.modic_map, spacing
+                )
+            )
+    return out
+
+
+def study_volumes(folder: Path) -> list[LesionVolume]:
+    """Annotated studies in the ``synth`` truth layout (a user's own data)."""
+    out = []
+    for study in sorted(
+        p for p in folder.iterdir() if (p / "truth" / "modic_map.nii.gz").is_file()
+    ):
+        t1 = sitk.ReadImage(str(study / "t1.nii.gz"), sitk.sitkFloat32)
+        t2 = sitk.ReadImage(str(study / "t2.nii.gz"), sitk.sitkFloat32)
+        tfm = study / "truth" / "transform.tfm"
+        transform = sitk.ReadTransform(str(tfm)) if tfm.is_file() else sitk.Transform()
+        t2 = sitk.Resample(t2, t1, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        labels = [
+            sitk.ReadImage(str(study / "truth" / n))
+            for n in ("vertebrae.nii.gz", "modic_map.nii.gz")
+        ]
+        out.append(
+            LesionVolume(
+                study.name,
+                sitk.GetArrayFromImage(t1),
+                sitk.GetArrayFromImage(t2),
+                sitk.GetArrayFromImage(labels[0]),
+                sitk.GetArrayFromImage(labels[1]),
+                tuple(t1.GetSpacing()[::-1]),  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+def to_crop_set(volumes: list[LesionVolume], seed: int) -> CropSet:
+    rng = np.random.default_rng(seed)
+    subjects, inputs, targets = [], [], []
+    for volume in volumes:
+        x, y = crops_from_volume(volume, rng=rng)
+        inputs += x
+        targets += y
+        subjects += [volume.subject] * len(x)
+    return CropSet(
+        np.asarray(subjects), np.asarray(inputs, np.float32), np.asarray(targets, np.uint8)
+    )

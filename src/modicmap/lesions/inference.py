@@ -1,0 +1,72 @@
+"""Lesion probability on the T1 grid from body crops (METHOD.md step 4, inference)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, paste_max, sample_crop
+from modicmap.lesions.vnet import VNet2D, VNetSpec
+from modicmap.lesions.zscore import ZScoreMaps
+from modicmap.models.bundle import ModelBundle
+
+
+def load_vnet(bundle: ModelBundle, device: str = "cpu") -> tuple[VNet2D, dict]:
+    from modicmap.errors import InputError
+
+    section = bundle.section("lesions")
+    model = VNet2D(VNetSpec.from_json(section))
+    state = {
+        k: v.float() if v.is_floating_point() else v
+        for k, v in bundle.load_weights("lesions").items()
+    }
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InputError(bundle.folder, f"lesion weights do not fit the network ({exc})") from None
+    return model.to(device).eval(), section
+
+
+def predict_lesions(
+    zmaps: ZScoreMaps,
+    vertebrae: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    bundle: ModelBundle,
+    *,
+    device: str = "cpu",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """float32 lesion probability 0..1 (arr[z, y, x], T1 grid); 0 outside the vertebral bodies."""
+    import torch
+
+    model, section = load_vnet(bundle, device)
+    size_mm = float(section.get("crop_mm", CROP_MM))
+    working = float(section.get("working_spacing_mm", WORKING_MM))
+    inside = vertebrae > 0
+    t1z = np.where(inside, zmaps.t1z, 0.0).astype(np.float32)
+    t2z = np.where(inside, zmaps.t2z, 0.0).astype(np.float32)
+    spacing_yx = spacing_zyx[1:]
+    crops = body_crops(vertebrae, spacing_zyx)
+    probability = np.zeros(vertebrae.shape, np.float32)
+    for start in range(0, len(crops), batch_size):
+        chunk = crops[start : start + batch_size]
+        x = np.stack(
+            [
+                np.stack(
+                    [
+                        sample_crop(
+                            t1z[c.slice_index], c, spacing_yx, size_mm=size_mm, working_mm=working
+                        ),
+                        sample_crop(
+                            t2z[c.slice_index], c, spacing_yx, size_mm=size_mm, working_mm=working
+                        ),
+                    ]
+                )
+                for c in chunk
+            ]
+        ).astype(np.float32)
+        with torch.no_grad():
+            p = torch.softmax(model(torch.from_numpy(x).to(device)), 1)[:, 1].cpu().numpy()
+        for crop, values in zip(chunk, p, strict=True):
+            paste_max(probability, values, crop, spacing_yx, size_mm=size_mm, working_mm=working)
+    probability[~inside] = 0.0
+    return probability

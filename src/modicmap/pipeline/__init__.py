@@ -1,0 +1,1 @@
+"""The whole run: one thin composition of the stages."""

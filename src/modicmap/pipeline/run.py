@@ -1,0 +1,213 @@
+"""``modicmap run``: compose the stages and write every CONTRACT file into ``--out``.
+
+read (T1, T2) -> register T2 to T1 -> vertebral bodies -> body z-scores -> lesion
+probability (V-Net on body crops) -> nearest-centroid typing -> endplate and level
+grades -> files in the T1's own grid, written all at once (no partial output).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from modicmap import __version__
+from modicmap.errors import InputError
+from modicmap.grading.grade import grade_endplates, grade_levels
+from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
+from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
+from modicmap.io.image import LoadedImage, SeriesRole
+from modicmap.io.output_dir import check_output_dir, output_dir
+from modicmap.io.reader import read_image, to_native
+from modicmap.io.validate import check_same_patient
+from modicmap.io.writer import write_image
+from modicmap.lesions.inference import predict_lesions
+from modicmap.lesions.zscore import zscore_maps
+from modicmap.models.bundle import load_bundle
+from modicmap.registration.rigid import register_rigid, resample_to_fixed
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    model: Path | None = None
+    vertebrae: Path | None = None
+    register: bool = True
+    force: bool = False
+    device: str = "cpu"
+    include_phi: bool = False
+    allow_non_sagittal: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out: Path
+    endplates: tuple[EndplateGrade, ...]
+    levels: tuple[LevelGrade, ...]
+    warnings: tuple[str, ...]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        logger.info("%s: %.2f s", name, self.seconds[name])
+
+
+def _image_like(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(reference)
+    return image
+
+
+def run_study(
+    t1_path: Path, t2_path: Path, out: Path, options: RunOptions = RunOptions()
+) -> RunResult:
+    """Run the whole pipeline on one study; raises InputError for bad input."""
+    from modicmap.report.html import write_report
+    from modicmap.vertebrae.inference import segment_vertebrae
+    from modicmap.vertebrae.user_mask import vertebrae_from_mask
+
+    inputs = [p for p in (t1_path, t2_path, options.vertebrae) if p is not None]
+    check_output_dir(out, force=options.force, inputs=inputs)
+    timer = _Timer()
+    warnings: list[str] = []
+    with timer.stage("read"):
+        t1 = read_image(t1_path, SeriesRole.T1, allow_non_sagittal=options.allow_non_sagittal)
+        t2 = read_image(t2_path, SeriesRole.T2, allow_non_sagittal=options.allow_non_sagittal)
+        check_same_patient(t1, t2, force=options.force)
+        bundle = load_bundle(options.model)
+    with timer.stage("register"):
+        if options.register:
+            registration = register_rigid(t1.image, t2.image)
+            warnings += [f"registration: {w}" for w in registration.warnings]
+            t2_on_t1 = resample_to_fixed(t2.image, t1.image, registration.transform)
+            registration_json = registration.to_json()
+        else:
+            t2_on_t1 = resample_to_fixed(t2.image, t1.image)
+            registration_json = {"skipped": True}
+    with timer.stage("vertebrae"):
+        if options.vertebrae is not None:
+            mask = read_mask(options.vertebrae)
+            vertebrae = vertebrae_from_mask(mask, t1.image, str(options.vertebrae))
+        else:
+            vertebrae = segment_vertebrae(t1.image, bundle, device=options.device)
+        warnings += [f"vertebrae: {w}" for w in vertebrae.warnings]
+        if not vertebrae.bodies:
+            raise InputError(t1_path, "no vertebrae found")
+    spacing = tuple(float(s) for s in t1.image.GetSpacing()[::-1])
+    t1_arr = sitk.GetArrayFromImage(t1.image)
+    t2_arr = sitk.GetArrayFromImage(t2_on_t1)
+    with timer.stage("lesions"):
+        zmaps = zscore_maps(t1_arr, t2_arr, vertebrae.labels)
+        probability = predict_lesions(
+            zmaps, vertebrae.labels, spacing, bundle, device=options.device
+        )  # type: ignore[arg-type]
+        threshold = float(bundle.section("lesions").get("probability_threshold", 0.5))
+        lesion = probability >= threshold
+    with timer.stage("grading"):
+        centroids = (
+            Centroids.from_json(bundle.section("typing"))
+            if bundle.has("typing")
+            else PAPER_CENTROIDS
+        )
+        modic = type_voxels(zmaps.t1z, zmaps.t2z, lesion, centroids)
+        grading = bundle.section("grading") if bundle.has("grading") else {}
+        endplates = grade_endplates(
+            modic,
+            vertebrae.labels,
+            spacing,
+            threshold=float(grading.get("threshold", 0.0)),  # type: ignore[arg-type]
+            depth_mm=float(grading.get("depth_mm", 8.0)),
+            probability=probability,
+        )
+        levels = grade_levels(endplates, [b.code for b in vertebrae.bodies])
+    with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:
+        write_image(to_native(_image_like(modic, t1.image), t1), work / "modic_map.nii.gz")
+        write_image(
+            to_native(_image_like(vertebrae.labels, t1.image), t1), work / "vertebrae.nii.gz"
+        )
+        write_image(
+            to_native(_image_like(probability, t1.image), t1), work / "lesion_probability.nii.gz"
+        )
+        write_image(to_native(t2_on_t1, t1), work / "t2_registered.nii.gz")
+        write_endplates_csv(endplates, work / "endplates.csv")
+        write_levels_csv(levels, work / "levels.csv")
+        summary = {
+            "software": {"modicmap": __version__, "python": platform.python_version()},
+            "model": {"id": bundle.bundle_id, "folder": str(bundle.folder)},
+            "inputs": {
+                "t1": _describe(t1, options.include_phi),
+                "t2": _describe(t2, options.include_phi),
+            },
+            "registration": registration_json,
+            "vertebrae": [b.name for b in vertebrae.bodies],
+            "centroids": centroids.to_json(),
+            "lesion_probability_threshold": threshold,
+            "seconds": timer.seconds,
+            "warnings": warnings,
+        }
+        write_report(
+            work / "report.html",
+            t1=t1_arr,
+            t2=t2_arr,
+            modic=modic,
+            vertebrae=vertebrae.labels,
+            zmaps=zmaps,
+            centroids=centroids,
+            endplates=endplates,
+            levels=levels,
+            summary=summary,
+            spacing_zyx=spacing,  # type: ignore[arg-type]
+        )
+        if t1.dicom is not None:
+            try:
+                from modicmap.export.dicom_seg import write_dicom_seg
+
+                write_dicom_seg(modic, t1, work / "modic_seg.dcm")
+            except ImportError:
+                warnings.append("DICOM SEG export is not available in this build")
+        (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for warning in warnings:
+        logger.warning("%s", warning)
+    return RunResult(out, tuple(endplates), tuple(levels), tuple(warnings), timer.seconds)
+
+
+def _describe(image: LoadedImage, include_phi: bool) -> dict[str, object]:
+    info: dict[str, object] = {
+        "path": str(image.source) if include_phi else image.source.name,
+        "size": list(image.native.size),
+        "spacing_mm": [round(s, 4) for s in image.native.spacing],
+        "orientation": image.native.orientation,
+    }
+    if image.dicom is not None:
+        info["series_description"] = image.dicom.series_description
+        if include_phi:
+            info["patient_id"] = image.dicom.patient_id
+            info["patient_name"] = image.dicom.patient_name
+    return info
+
+
+def read_mask(path: Path) -> sitk.Image:
+    """A user's vertebral-body mask file (any label values)."""
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise InputError(path, "cannot be read as a label image") from None

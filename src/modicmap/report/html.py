@@ -1,0 +1,214 @@
+"""``report.html``: one self-contained page (figures embedded as PNG data URIs, no scripts)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from modicmap.grading.tables import EndplateGrade, LevelGrade
+from modicmap.grading.typing import Centroids
+from modicmap.labels import vertebra_name
+from modicmap.lesions.zscore import ZScoreMaps
+
+#: Modic type colours used in every figure and table (type 1 red, 2 yellow, 3 blue)
+TYPE_COLOURS = {1: (0.90, 0.16, 0.16), 2: (0.98, 0.80, 0.10), 3: (0.20, 0.45, 0.95)}
+TYPE_NAMES = {0: "none", 1: "type 1 (oedema)", 2: "type 2 (fatty)", 3: "type 3 (sclerosis)"}
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _window(image: np.ndarray) -> np.ndarray:
+    low, high = np.percentile(image, (1, 99.5))
+    return np.clip((image - low) / max(float(high - low), 1e-6), 0, 1)
+
+
+def _overlay(
+    ax: Any, image: np.ndarray, modic: np.ndarray, vertebrae: np.ndarray, aspect: float
+) -> None:
+    ax.imshow(_window(image), cmap="gray", aspect=aspect)
+    rgba = np.zeros((*modic.shape, 4))
+    for kind, colour in TYPE_COLOURS.items():
+        rgba[modic == kind] = (*colour, 0.85)
+    ax.imshow(rgba, aspect=aspect)
+    ax.contour(vertebrae > 0, levels=[0.5], colors=["#5fd35f"], linewidths=0.5)
+    for code in (int(c) for c in np.unique(vertebrae) if c):
+        cy, cx = ndimage.center_of_mass(vertebrae == code)
+        ax.text(
+            cx + 0.3 * vertebrae.shape[1] / 5,
+            cy,
+            vertebra_name(code),
+            color="#9fe89f",
+            fontsize=8,
+            va="center",
+        )
+    ax.axis("off")
+
+
+def _map_figures(t1, t2, modic, vertebrae, spacing_zyx) -> list[tuple[int, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    counts = (modic > 0).sum(axis=(1, 2))
+    slices = [int(k) for k in np.argsort(counts)[::-1][:3] if counts[k] > 0] or [
+        modic.shape[0] // 2
+    ]
+    aspect = spacing_zyx[1] / spacing_zyx[2]
+    out = []
+    for k in sorted(slices):
+        fig, axes = plt.subplots(1, 2, figsize=(11, 6))
+        _overlay(axes[0], t1[k], modic[k], vertebrae[k], aspect)
+        axes[0].set_title(f"T1, slice {k + 1}")
+        _overlay(axes[1], t2[k], modic[k], vertebrae[k], aspect)
+        axes[1].set_title(f"T2 (registered), slice {k + 1}")
+        handles = [Patch(color=c, label=TYPE_NAMES[t]) for t, c in TYPE_COLOURS.items()]
+        fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+        out.append((k, _png(fig)))
+    return out
+
+
+def _scatter(zmaps: ZScoreMaps, modic: np.ndarray, centroids: Centroids) -> str:
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Ellipse
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    rng = np.random.default_rng(0)
+    for kind, colour in TYPE_COLOURS.items():
+        m = np.flatnonzero(modic.ravel() == kind)
+        if m.size:
+            pick = rng.choice(m, min(m.size, 3000), replace=False)
+            ax.scatter(
+                zmaps.t1z.ravel()[pick],
+                zmaps.t2z.ravel()[pick],
+                s=3,
+                color=colour,
+                alpha=0.4,
+                label=f"{TYPE_NAMES[kind]} ({m.size} voxels)",
+            )
+    for kind, (mean, sd) in enumerate(zip(centroids.means, centroids.sds, strict=True), start=1):
+        ax.plot(*mean, marker="X", color="black", markersize=10)
+        ax.add_patch(
+            Ellipse(mean, 2 * sd[0], 2 * sd[1], fill=False, color=TYPE_COLOURS[kind], lw=1.5)
+        )
+        ax.annotate(f"centroid {kind}", mean, textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("T1 z-score (within vertebral bodies)")
+    ax.set_ylabel("T2 z-score")
+    ax.set_title("Lesion voxels and type centroids (ellipses: 1 sd)")
+    if (modic > 0).any():
+        ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def _registration(t1: np.ndarray, t2: np.ndarray, aspect: float) -> str:
+    import matplotlib.pyplot as plt
+    from skimage.feature import canny
+
+    k = t1.shape[0] // 2
+    a, b = _window(t1[k]), _window(t2[k])
+    edges = canny(b, sigma=2.0, low_threshold=0.05, high_threshold=0.15)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(a, cmap="gray", aspect=aspect)
+    rgba = np.zeros((*edges.shape, 4))
+    rgba[edges] = (1.0, 0.2, 0.1, 0.9)
+    ax.imshow(rgba, aspect=aspect)
+    ax.set_title("Registration check: T1 with registered T2 edges (red)")
+    ax.axis("off")
+    return _png(fig)
+
+
+def _cell(modic: int) -> str:
+    if not modic:
+        return '<td class="m0">none</td>'
+    return f'<td class="m{modic}">{html.escape(TYPE_NAMES[modic])}</td>'
+
+
+def write_report(
+    path: Path,
+    *,
+    t1,
+    t2,
+    modic,
+    vertebrae,
+    zmaps,
+    centroids,
+    endplates: list[EndplateGrade],
+    levels: list[LevelGrade],
+    summary: dict[str, Any],
+    spacing_zyx: tuple[float, float, float],
+) -> Path:
+    """Write the report; ``summary`` already excludes patient identifiers unless asked for."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    aspect = spacing_zyx[1] / spacing_zyx[2]
+    maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx)
+    level_rows = "".join(
+        f"<tr><td>{html.escape(r.level)}</td><td>{r.index_from_sacrum}</td>{_cell(r.modic)}"
+        f"{_cell(r.upper_endplate_modic)}{_cell(r.lower_endplate_modic)}<td>{r.probability:.2f}</td></tr>"
+        for r in levels
+    )
+    endplate_rows = "".join(
+        f"<tr><td>{html.escape(r.vertebra)}</td><td>{r.endplate}</td>{_cell(r.modic)}"
+        f"<td>{r.type1_fraction:.3f}</td><td>{r.type2_fraction:.3f}</td><td>{r.type3_fraction:.3f}</td>"
+        f"<td>{r.lesion_mm3:.0f}</td><td>{r.probability:.2f}</td></tr>"
+        for r in endplates
+    )
+    unit = "mm²" if t1.shape[0] == 1 else "mm³"
+    warnings = (
+        "".join(f"<li>{html.escape(w)}</li>" for w in summary.get("warnings", []))
+        or "<li>none</li>"
+    )
+    figures = "".join(
+        f'<figure><img alt="Modic map slice {k + 1}" src="{src}"></figure>' for k, src in maps
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>modicmap report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }}
+h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #bbb; padding: 3px 8px; }}
+th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fbe7a1; }} .m3 {{ background: #b6ccf7; }}
+.m0 {{ color: #888; }} figure {{ margin: 0.5em 0; }} img {{ max-width: 100%; }}
+.note {{ font-size: 0.85em; color: #555; }}
+</style></head><body>
+<h1>Modic change map</h1>
+<p class="note">modicmap {html.escape(str(summary["software"]["modicmap"]))}, model {html.escape(str(summary["model"]["id"]))}.
+Research software: every finding must be checked on the images by a radiologist.</p>
+<h2>Disc levels</h2>
+<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th></tr>{level_rows}</table>
+<h2>Modic maps</h2>
+<p class="note">Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
+{figures}
+<h2>Endplates</h2>
+<table><tr><th>vertebra</th><th>endplate</th><th>Modic</th><th>type 1 share</th><th>type 2 share</th><th>type 3 share</th><th>lesion {unit}</th><th>confidence</th></tr>{endplate_rows}</table>
+<h2>Lesion voxels in (T1 z, T2 z)</h2>
+<figure><img alt="scatter" src="{_scatter(zmaps, modic, centroids)}"></figure>
+<h2>Registration check</h2>
+<figure><img alt="registration" src="{_registration(t1, t2, aspect)}"></figure>
+<h2>Warnings</h2><ul>{warnings}</ul>
+<h2>How to read this report</h2>
+<p class="note">Each voxel inside a vertebral body whose lesion probability passes the model's threshold is typed by the
+nearest centroid of (T1 z-score, T2 z-score) within the bodies: type 1 T1 dark / T2 bright, type 2 T1 bright, type 3 dark on
+both. An endplate is graded with the type that has most lesion voxels within 8 mm of it; a level with the two endplates facing
+its disc. Confidence is the highest lesion probability in the region. Level names are counted from the sacrum (S1); check them.</p>
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Exports for other software (DICOM SEG)."""

@@ -1,4 +1,4 @@
-"""``modic_seg.dcm``: the Modic map as a DICOM Segmentation referencing the T1 series (highdicom)."""
+"""``modic_seg.dcm``: the Modic map as DICOM SEG referencing the T1 series (highdicom)."""
 
 from __future__ import annotations
 

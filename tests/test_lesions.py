@@ -1,0 +1,132 @@
+"""Lesion stage: V-Net (channel dropout, shapes, training), crops, z-scores, typing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from modicmap.grading.typing import PAPER_CENTROIDS, fit_centroids, type_voxels
+from modicmap.lesions.crops import body_crops, paste_max, sample_crop
+from modicmap.lesions.vnet import VNet2D, VNetSpec
+from modicmap.lesions.zscore import zscore_maps
+from modicmap.models.bundle import load_bundle, save_bundle
+
+SMALL = VNetSpec(base_channels=4, dropout=0.5)
+
+
+def test_channel_dropout_drops_channels_not_samples() -> None:
+    torch.manual_seed(0)
+    model = VNet2D(SMALL).train()
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout2d)]
+    assert dropouts, "the deep stages must use channel dropout"
+    assert not any(isinstance(m, torch.nn.Dropout3d) for m in model.modules())
+    x = torch.ones(8, 16, 10, 10)
+    y = dropouts[0](x)
+    per_channel = y.amax(dim=(2, 3))  # (sample, channel): 0 where that channel was dropped
+    assert (per_channel == 0).any(), "some channels are dropped"
+    assert (per_channel > 0).any(dim=1).all(), "no sample loses all its channels"
+    flat = y.reshape(8, 16, -1)
+    assert torch.all((flat == flat[..., :1]).all(-1)), "a channel is dropped whole"
+
+
+def test_output_has_the_crop_shape() -> None:
+    model = VNet2D(SMALL).eval()
+    with torch.no_grad():
+        out = model(torch.randn(3, 2, 80, 80))
+    assert out.shape == (3, 2, 80, 80)
+
+
+def _toy_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    y = torch.zeros(4, 1, 32, 32, dtype=torch.long)
+    y[:, :, 4:10, 6:26] = 1
+    x = torch.randn(4, 2, 32, 32, generator=g) * 0.3
+    x[:, 0] += y[:, 0] * 1.5
+    return x, y
+
+
+def _train_steps(seed: int, steps: int) -> tuple[list[float], VNet2D]:
+    from monai.losses import DiceCELoss
+
+    torch.manual_seed(seed)
+    model = VNet2D(VNetSpec(base_channels=4, dropout=0.0, down_convs=(1, 1)))
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    x, y = _toy_batch()
+    losses = []
+    for _ in range(steps):
+        optimiser.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    return losses, model
+
+
+def test_a_few_training_steps_lower_the_loss() -> None:
+    losses, _ = _train_steps(0, 15)
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_same_seed_gives_the_same_weights() -> None:
+    _, a = _train_steps(3, 3)
+    _, b = _train_steps(3, 3)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+
+
+def test_bundle_reloads_without_pickle(tmp_path: Path) -> None:
+    model = VNet2D(SMALL)
+    save_bundle(tmp_path / "b", {"lesions": SMALL.to_json()}, {"lesions": model.state_dict()})
+    assert not list((tmp_path / "b").glob("*.pt")) and not list((tmp_path / "b").glob("*.pkl"))
+    bundle = load_bundle(tmp_path / "b")
+    again = VNet2D(VNetSpec.from_json(bundle.section("lesions")))
+    again.load_state_dict(bundle.load_weights("lesions"))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key])
+
+
+def test_zscores_stay_sensible_when_one_body_is_full_of_lesion() -> None:
+    rng = np.random.default_rng(0)
+    bodies = np.zeros((1, 120, 40), np.uint8)
+    for i in range(6):
+        bodies[0, 2 + 20 * i : 18 + 20 * i, 5:35] = 20 + i
+    t1 = rng.normal(100, 5, bodies.shape).astype(np.float32)
+    t1[bodies == 25] = 160  # one body entirely fatty (type 2 bright on T1)
+    z = zscore_maps(t1, t1.copy(), bodies)
+    assert z.t1z[bodies == 25].mean() > 1.5  # the lesion body still stands out
+    assert abs(z.t1z[(bodies > 0) & (bodies != 25)].mean()) < 1.0
+
+
+def test_crops_have_fixed_physical_size_and_paste_back() -> None:
+    bodies = np.zeros((2, 200, 160), np.uint8)
+    bodies[:, 50:100, 40:120] = 24
+    crops = body_crops(bodies, (4.0, 0.5, 0.5))
+    assert len(crops) == 2
+    crop = sample_crop((bodies[0] > 0).astype(np.float32), crops[0], (0.5, 0.5), order=0)
+    assert crop.shape == (80, 80)
+    assert crop.sum() == pytest.approx(25 * 40, rel=0.1)  # 25 x 40 mm body at 1 mm pixels
+    target = np.zeros(bodies.shape, np.float32)
+    paste_max(target, crop, crops[0], (0.5, 0.5))
+    assert ((target[0] > 0.5) == (bodies[0] > 0)).mean() > 0.98
+
+
+def test_voxels_take_the_type_of_the_nearest_centroid() -> None:
+    t1z = np.array([0.2, 1.1, -0.6, 3.0, 0.0])
+    t2z = np.array([1.3, 0.3, -0.5, 0.0, 0.0])
+    lesion = np.array([True, True, True, True, False])
+    assert type_voxels(t1z, t2z, lesion, PAPER_CENTROIDS).tolist() == [1, 2, 3, 2, 0]
+
+
+def test_fitted_centroids_are_the_annotated_means() -> None:
+    rng = np.random.default_rng(0)
+    t1z = rng.normal(0, 1, 1000)
+    t2z = rng.normal(0, 1, 1000)
+    modic = np.repeat([1, 2, 3, 0], 250)
+    t1z[modic == 1] += 5
+    fitted = fit_centroids(t1z, t2z, modic, "test")
+    assert fitted.means[0][0] == pytest.approx(t1z[modic == 1].mean())
+    assert fitted.sds[2][1] == pytest.approx(t2z[modic == 3].std())

@@ -95,11 +95,17 @@ def split_by_subject(
     return [s for s in slices if s.subject not in val], [s for s in slices if s.subject in val]
 
 
+#: cross-entropy class weights: the sacrum is one blob among many bodies, and without
+#: extra weight a first run never predicted it (validation sacrum Dice 0 after 14 epochs)
+CLASS_WEIGHTS = (1.0, 1.0, 5.0)
+
+
 def loss_fn(logits, target):  # torch tensors
     import torch
     import torch.nn.functional as F
 
-    ce = F.cross_entropy(logits, target, ignore_index=IGNORE)
+    weight = torch.tensor(CLASS_WEIGHTS, dtype=logits.dtype, device=logits.device)
+    ce = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE)
     valid = (target != IGNORE).unsqueeze(1)
     probs = torch.softmax(logits, 1)
     onehot = F.one_hot(torch.where(target == IGNORE, 0, target), len(CLASSES)).permute(0, 3, 1, 2)
@@ -151,6 +157,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     command: str = "",
+    init_weights: Path | None = None,
 ) -> dict[str, Any]:
     """Train, checkpoint every epoch, early-stop on validation Dice, write a bundle to ``out``."""
     import torch
@@ -167,6 +174,9 @@ def train(
         train_slices += synthetic_slices(settings.synthetic_studies, spec.working_spacing_mm)
     logger.info("%d training slices, %d validation slices", len(train_slices), len(val_slices))
     model = build_network(spec).to(device)
+    if init_weights is not None:
+        model.load_state_dict(torch.load(init_weights, map_location=device, weights_only=True))
+        logger.info("initialised from %s", init_weights)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, settings.epochs)
     out.mkdir(parents=True, exist_ok=True)
@@ -305,6 +315,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint in --out"
     )
+    parser.add_argument(
+        "--init-weights", type=Path, default=None, help="start from these weights (a state dict)"
+    )
     parser.add_argument("--device", default="cpu")
 
 
@@ -329,5 +342,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.quiet and sys.stderr.isatty(),
         command=command,
+        init_weights=args.init_weights,
     )
     return 0

@@ -1,0 +1,141 @@
+"""Per-level evaluation of `modicmap run` on SPIDER dev pairs against the radiologists' gradings.
+
+Runs the pipeline on every pair (outputs cached in --runs), matches levels.csv rows to
+gradings.csv by `index_from_sacrum` == `IVD label`, and reports, for "any Modic" vs
+"none": ROC AUC of the level probability (bootstrap 95% CI over patients), accuracy,
+sensitivity, specificity and Cohen's kappa of the level grade, beside two baselines on
+the same levels: the disc level alone (lower discs carry Modic more often) and a
+hand-made feature (share of endplate-band marrow with T1 z > 1 and T2 z > 0).
+
+    python benchmarks/spider_levels_eval.py --runs /tmp/spider-runs [--model BUNDLE] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, roc_auc_score
+
+from modicmap.errors import InputError
+from modicmap.grading.endplates import Endplate, endplate_regions
+from modicmap.labels import vertebra_code
+from modicmap.lesions.zscore import zscore_maps
+from modicmap.pipeline.run import RunOptions, run_study
+
+
+def hand_feature(run: Path, t1_path: Path) -> dict[str, float]:
+    """Share of the level's two endplate regions with T1 z > 1 and T2 z > 0, per level name."""
+    t1 = sitk.DICOMOrient(sitk.ReadImage(str(t1_path), sitk.sitkFloat32), "PIR")
+    t2 = sitk.DICOMOrient(
+        sitk.ReadImage(str(run / "t2_registered.nii.gz"), sitk.sitkFloat32), "PIR"
+    )
+    vertebrae = sitk.GetArrayFromImage(
+        sitk.DICOMOrient(sitk.ReadImage(str(run / "vertebrae.nii.gz")), "PIR")
+    )
+    z = zscore_maps(sitk.GetArrayFromImage(t1), sitk.GetArrayFromImage(t2), vertebrae)
+    regions = endplate_regions(vertebrae, tuple(t1.GetSpacing()[::-1]))  # type: ignore[arg-type]
+    bright = (z.t1z > 1) & (z.t2z > 0)
+    out = {}
+    with (run / "levels.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            a = regions.get((vertebra_code(row["upper_vertebra"]), Endplate.INFERIOR))
+            b = regions.get((vertebra_code(row["lower_vertebra"]), Endplate.SUPERIOR))
+            if a is None or b is None:
+                continue
+            both = a | b
+            out[row["level"]] = float(bright[both].mean()) if both.any() else 0.0
+    return out
+
+
+def bootstrap_auc(
+    patients: np.ndarray, y: np.ndarray, score: np.ndarray, n: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    rng = np.random.default_rng(seed)
+    ids = np.unique(patients)
+    values = []
+    for _ in range(n):
+        pick = rng.choice(ids, len(ids), replace=True)
+        idx = np.concatenate([np.flatnonzero(patients == p) for p in pick])
+        if len(np.unique(y[idx])) == 2:
+            values.append(roc_auc_score(y[idx], score[idx]))
+    return (
+        float(roc_auc_score(y, score)),
+        float(np.percentile(values, 2.5)),
+        float(np.percentile(values, 97.5)),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).parents[2] / "shared" / "data")
+    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    folder = args.data / "spider-midsag"
+    grades: dict[tuple[str, int], int] = {}
+    with (folder / "gradings.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            grades[(row["Patient"], int(row["IVD label"]))] = int(row["Modic"])
+    pids = sorted({p for p, _ in grades}, key=int)
+    if args.limit:
+        pids = pids[: args.limit]
+    rows = []
+    failures = {}
+    for pid in pids:
+        t1, t2 = folder / "images" / f"{pid}_t1.nii.gz", folder / "images" / f"{pid}_t2.nii.gz"
+        run = args.runs / pid
+        if not (run / "summary.json").is_file():
+            try:
+                run_study(t1, t2, run, RunOptions(model=args.model, force=True))
+            except InputError as exc:
+                failures[pid] = str(exc)
+                continue
+        feature = hand_feature(run, t1)
+        with (run / "levels.csv").open() as handle:
+            for row in csv.DictReader(handle):
+                key = (pid, int(row["index_from_sacrum"]))
+                if key in grades:
+                    rows.append(
+                        {
+                            "pid": pid,
+                            "index": key[1],
+                            "truth": grades[key],
+                            "modic": int(row["modic"]),
+                            "probability": float(row["probability"]),
+                            "feature": feature.get(row["level"], 0.0),
+                        }
+                    )
+    patients = np.array([r["pid"] for r in rows])
+    y = np.array([r["truth"] > 0 for r in rows], int)
+    pred = np.array([r["modic"] > 0 for r in rows], int)
+    result = {
+        "pairs": len(pids),
+        "failed_pairs": failures,
+        "levels_matched": len(rows),
+        "levels_graded": sum(1 for p, _ in grades if p in pids),
+        "prevalence": float(y.mean()),
+        "auc_model": bootstrap_auc(patients, y, np.array([r["probability"] for r in rows])),
+        "auc_level_only": bootstrap_auc(patients, y, -np.array([r["index"] for r in rows], float)),
+        "auc_hand_feature": bootstrap_auc(patients, y, np.array([r["feature"] for r in rows])),
+        "accuracy": float((pred == y).mean()),
+        "sensitivity": float(pred[y == 1].mean()) if (y == 1).any() else None,
+        "specificity": float(1 - pred[y == 0].mean()) if (y == 0).any() else None,
+        "kappa_presence": float(cohen_kappa_score(y, pred)),
+        "confusion_presence": confusion_matrix(y, pred).tolist(),
+        "always_none_accuracy": float(1 - y.mean()),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps({**result, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ sensitivity, specificity and Cohen's kappa of the level grade, beside two baseli
 the same levels: the disc level alone (lower discs carry Modic more often) and a
 hand-made feature (share of endplate-band marrow with T1 z > 1 and T2 z > 0).
 
-    python benchmarks/spider_levels_eval.py --runs /tmp/spider-runs [--model BUNDLE] [--json out.json]
+    python benchmarks/spider_levels_eval.py --runs /tmp/spider-runs [--json out.json]
 """
 
 from __future__ import annotations

@@ -130,3 +130,12 @@ def test_register_cli_refuses_missing_input_and_writes_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "none.nii.gz: does not exist" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_a_three_slice_volume_registers() -> None:
+    fixed = blob_volume(shape_zyx=(3, 64, 64))
+    truth = sitk.Euler3DTransform()
+    truth.SetTranslation((0.0, 2.0, -1.5))
+    result = register_rigid(fixed, _displaced(fixed, truth), FAST)
+    assert result.dimension == 3
+    assert result.metric_final <= result.metric_initial

@@ -61,10 +61,13 @@ def _shrink(
 
 
 def _method(
-    settings: RegistrationSettings, n_voxels: int, level_mm: float
+    settings: RegistrationSettings, n_voxels: int, level_mm: float, few_slices: bool = False
 ) -> sitk.ImageRegistrationMethod:
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings.histogram_bins)
+    if few_slices:  # ITK's gradient filters need 4 voxels per axis: use finite differences
+        method.SetMetricUseFixedImageGradientFilter(False)
+        method.SetMetricUseMovingImageGradientFilter(False)
     fraction = min(
         1.0,
         max(settings.sampling_fraction, 2000 / max(n_voxels, 1)),
@@ -97,7 +100,8 @@ def _pyramid(
     for level_mm, sigma_mm in levels:
         f = _shrink(fixed, level_mm, in_plane_axes, sigma_mm)
         m = _shrink(moving, level_mm, in_plane_axes, sigma_mm)
-        method = _method(settings, int(np.prod(f.GetSize())), level_mm)
+        few = min(f.GetSize()) < 4 or min(m.GetSize()) < 4
+        method = _method(settings, int(np.prod(f.GetSize())), level_mm, few)
         method.SetInitialTransform(transform, inPlace=True)
         method.Execute(f, m)
         iterations += method.GetOptimizerIteration()
@@ -118,7 +122,8 @@ def _metric(
     level_mm, sigma_mm = settings.level_spacings_mm[level], settings.smoothing_sigmas_mm[level]
     f = _shrink(fixed, level_mm, in_plane_axes, sigma_mm)
     m = _shrink(moving, level_mm, in_plane_axes, sigma_mm)
-    method = _method(settings, int(np.prod(f.GetSize())), level_mm)
+    few = min(f.GetSize()) < 4 or min(m.GetSize()) < 4
+    method = _method(settings, int(np.prod(f.GetSize())), level_mm, few)
     method.SetInitialTransform(transform, inPlace=False)
     return float(method.MetricEvaluate(f, m))
 

@@ -48,7 +48,9 @@ def blob_volume(shape_zyx: tuple[int, int, int] = (24, 64, 64), spacing: float =
     ]:
         arr += v * np.exp(-((z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2) / (2 * r**2))
     arr += 20 * ((y > 10) & (y < 55) & (x > 8) & (x < 56))
-    image = sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(arr), 1.0)
+    image = sitk.DiscreteGaussian(
+        sitk.GetImageFromArray(arr), [1.0, 1.0, 1.0 if shape_zyx[0] >= 4 else 0.0]
+    )
     image.SetSpacing((spacing, spacing, spacing))
     image.SetDirection(PIR_DIRECTION)
     return image

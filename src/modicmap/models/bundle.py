@@ -68,6 +68,18 @@ class ModelBundle:
             raise InputError(path, f"cannot read weights ({exc})") from None
 
 
+def load_weights_into(bundle: ModelBundle, name: str, module: Any) -> Any:
+    """Load ``<name>.safetensors`` into a torch module (fp16 storage back to float32)."""
+    state = {
+        k: v.float() if v.is_floating_point() else v for k, v in bundle.load_weights(name).items()
+    }
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InputError(bundle.folder, f"{name} weights do not fit the network ({exc})") from None
+    return module
+
+
 def load_bundle(folder: Path | None = None) -> ModelBundle:
     """Read a bundle folder (the default bundle when ``folder`` is None)."""
     folder = default_bundle_dir() if folder is None else Path(folder)

@@ -7,22 +7,12 @@ import numpy as np
 from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, paste_max, sample_crop
 from modicmap.lesions.vnet import VNet2D, VNetSpec
 from modicmap.lesions.zscore import ZScoreMaps
-from modicmap.models.bundle import ModelBundle
+from modicmap.models.bundle import ModelBundle, load_weights_into
 
 
 def load_vnet(bundle: ModelBundle, device: str = "cpu") -> tuple[VNet2D, dict]:
-    from modicmap.errors import InputError
-
     section = bundle.section("lesions")
-    model = VNet2D(VNetSpec.from_json(section))
-    state = {
-        k: v.float() if v.is_floating_point() else v
-        for k, v in bundle.load_weights("lesions").items()
-    }
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise InputError(bundle.folder, f"lesion weights do not fit the network ({exc})") from None
+    model = load_weights_into(bundle, "lesions", VNet2D(VNetSpec.from_json(section)))
     return model.to(device).eval(), section
 
 

@@ -8,8 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from modicmap.errors import InputError
-from modicmap.models.bundle import ModelBundle
+from modicmap.models.bundle import ModelBundle, load_weights_into
 from modicmap.vertebrae.data import normalise
 from modicmap.vertebrae.levels import name_levels
 from modicmap.vertebrae.network import VertebraeNetSpec, build_network
@@ -22,17 +21,7 @@ logger = logging.getLogger(__name__)
 def load_network(bundle: ModelBundle, device: str = "cpu"):  # -> (torch module, spec)
     section = bundle.section("vertebrae")
     spec = VertebraeNetSpec.from_json(section)
-    model = build_network(spec)
-    state = {
-        k: v.float() if v.is_floating_point() else v
-        for k, v in bundle.load_weights("vertebrae").items()
-    }
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise InputError(
-            bundle.folder, f"vertebrae weights do not fit the network ({exc})"
-        ) from None
+    model = load_weights_into(bundle, "vertebrae", build_network(spec))
     return model.to(device).eval(), spec
 
 

@@ -139,3 +139,37 @@ def test_a_few_training_steps_lower_the_loss() -> None:
         optimiser.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_bundled_model_loads_from_safetensors_alone() -> None:
+    from modicmap.models.bundle import load_bundle
+    from modicmap.vertebrae.inference import load_network
+
+    bundle = load_bundle(None)
+    assert not list(bundle.folder.glob("*.pt")) and not list(bundle.folder.glob("*.pkl"))
+    model, spec = load_network(bundle)
+    assert spec.working_spacing_mm > 0
+    assert sum(p.numel() for p in model.parameters()) > 100_000
+
+
+@pytest.mark.real
+def test_bundled_model_finds_and_names_the_bodies_of_a_held_out_lumbar_vb_volume(
+    shared_data,
+) -> None:
+    from modicmap.io.reader import read_image
+    from modicmap.models.bundle import load_bundle
+    from modicmap.vertebrae.inference import segment_vertebrae
+
+    image = read_image(shared_data / "lumbar-vb" / "VB1-DzZ_T2.nii.gz").image  # DzZ: held out
+    result = segment_vertebrae(image, load_bundle(None))
+    names_found = [b.name for b in result.bodies]
+    assert names_found[-1] == "S1"
+    assert {"L1", "L2", "L3", "L4", "L5"} <= set(names_found)
+
+
+def test_a_sacrum_blob_deep_in_the_pelvis_is_not_taken_for_s1() -> None:
+    body, sac = spine(5, sacrum=False, shape=(3, 330, 120))
+    sac[:, 290:320, 42:82] = True  # 100+ mm below L5: bladder or bowel, not S1
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert "S1" not in names(result)
+    assert NO_SACRUM in result.warnings

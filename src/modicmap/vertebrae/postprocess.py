@@ -59,6 +59,8 @@ def clean_instances(
     *,
     min_area_mm2: float = 250.0,
     axis_tolerance_mm: float = 25.0,
+    max_sacrum_drop_mm: float = 65.0,
+    max_sacrum_shift_mm: float = 45.0,
 ) -> Instances:
     """Body instances ordered superior -> inferior, and the sacrum (see module docstring)."""
     voxel = float(np.prod(spacing_zyx))
@@ -92,17 +94,19 @@ def clean_instances(
     sacrum_mask = np.zeros(body.shape, bool)
     centres = _centroids_mm(labels, spacing_zyx)
     if n:
-        lowest_y = max((c[1] for c in centres.values()), default=-np.inf)
+        lowest = max(centres.values(), key=lambda c: c[1]) if centres else None
         sizes = ndimage.sum_labels(
             np.ones_like(sacrum_labels), sacrum_labels, index=np.arange(n + 1)
         )
         best, best_size = 0, 0.0
         for i, centre in _centroids_mm(sacrum_labels, spacing_zyx).items():
-            if (
-                centre[1] > lowest_y
-                and sizes[i] * slice_area > min_area_mm2
-                and sizes[i] > best_size
-            ):
+            # S1 sits right below L5: a "sacrum" blob deep in the pelvis or away from the
+            # column (bowel, bladder, presacral tissue) is not it
+            near = lowest is None or (
+                0 < centre[1] - lowest[1] < max_sacrum_drop_mm
+                and abs(centre[2] - lowest[2]) < max_sacrum_shift_mm
+            )
+            if near and sizes[i] * slice_area > min_area_mm2 and sizes[i] > best_size:
                 best, best_size = i, sizes[i]
         if best:
             sacrum_mask = sacrum_labels == best

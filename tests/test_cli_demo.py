@@ -1,7 +1,8 @@
-"""``modicmap demo``: runs on the bundled samples and refuses to overwrite."""
+"""``modicmap demo``: the whole pipeline on the bundled samples; refuses to overwrite."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -11,22 +12,20 @@ from modicmap.cli.main import main
 from modicmap.samples import bundled_samples
 
 
-def test_demo_writes_registered_t2_on_the_t1_grid(tmp_path: Path) -> None:
+def test_demo_runs_the_pipeline_on_the_real_and_the_synthetic_sample(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quiet"]) == 0
     sample = bundled_samples()[0]
-    folder = out / sample.name
-    assert {p.name for p in folder.iterdir()} >= {
-        "t2_registered.nii.gz",
-        "transform.tfm",
-        "registration.json",
-        "registration_check.png",
-    }
+    assert {p.name for p in out.iterdir()} == {sample.name, "synthetic-3d", "synthetic-3d-truth"}
+    for name in (sample.name, "synthetic-3d"):
+        assert (out / name / "report.html").is_file()
+        assert json.loads((out / name / "summary.json").read_text())["vertebrae"]
     t1 = sitk.ReadImage(str(sample.t1))
-    registered = sitk.ReadImage(str(folder / "t2_registered.nii.gz"))
-    assert registered.GetSize() == t1.GetSize()
-    assert registered.GetDirection() == t1.GetDirection()
-    assert json.loads((folder / "registration.json").read_text())["warnings"] == []
+    modic = sitk.ReadImage(str(out / sample.name / "modic_map.nii.gz"))
+    assert modic.GetSize() == t1.GetSize() and modic.GetDirection() == t1.GetDirection()
+    with (out / sample.name / "levels.csv").open() as handle:
+        levels = [row["level"] for row in csv.DictReader(handle)]
+    assert "L4-L5" in levels
 
 
 def test_demo_refuses_an_existing_non_empty_folder(tmp_path: Path) -> None:

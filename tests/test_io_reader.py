@@ -169,3 +169,70 @@ def test_axial_series_is_rejected_unless_allowed(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="axial series"):
         read_image(path)
     assert read_image(path, allow_non_sagittal=True).image.GetSize()[2] == 30
+
+
+def test_to_native_also_takes_a_bare_geometry(tmp_path: Path) -> None:
+    path = tmp_path / "las.nii.gz"
+    sitk.WriteImage(sitk.DICOMOrient(canonical_image(), "LAS"), str(path))
+    loaded = read_image(path)
+    back = to_native(loaded.image, loaded.native)
+    assert back.GetSize() == loaded.native.size
+    assert back.GetDirection() == loaded.native.direction
+    assert back.GetOrigin() == loaded.native.origin
+
+
+def test_to_native_refuses_an_image_on_another_grid(tmp_path: Path) -> None:
+    path = tmp_path / "pir.nii.gz"
+    sitk.WriteImage(canonical_image(), str(path))
+    loaded = read_image(path)
+    with pytest.raises(ValueError, match="not on the grid"):
+        to_native(canonical_image(shape_zyx=(3, 40, 32)), loaded)
+
+
+def test_single_slice_dicom_series_reads_as_one_sagittal_slice(tmp_path: Path) -> None:
+    image = canonical_image(shape_zyx=(1, 40, 32))
+    write_dicom_series(
+        image,
+        tmp_path / "mid",
+        patient_id="P001",
+        series_description="t1_tse_sag",
+        repetition_time_ms=600,
+        echo_time_ms=10,
+    )
+    loaded = read_image(tmp_path / "mid", SeriesRole.T1)
+    assert loaded.is_single_slice
+    assert loaded.image.GetSize() == (32, 40, 1)
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(loaded.image), sitk.GetArrayFromImage(image), atol=0.2
+    )
+
+
+def test_dicom_series_written_and_read_back_keeps_its_geometry(tmp_path: Path) -> None:
+    image = canonical_image()
+    write_dicom_series(
+        image,
+        tmp_path / "s",
+        patient_id="P001",
+        series_description="t2_tse_sag",
+        repetition_time_ms=3500,
+        echo_time_ms=100,
+    )
+    loaded = read_image(tmp_path / "s", SeriesRole.T2)
+    np.testing.assert_allclose(loaded.image.GetOrigin(), image.GetOrigin(), atol=1e-4)
+    np.testing.assert_allclose(loaded.image.GetDirection(), image.GetDirection(), atol=1e-6)
+    np.testing.assert_allclose(loaded.image.GetSpacing(), image.GetSpacing(), atol=1e-5)
+
+
+def test_write_image_into_a_missing_folder_names_it(tmp_path: Path) -> None:
+    from modicmap.io.writer import write_image
+
+    with pytest.raises(InputError, match="does not exist") as info:
+        write_image(canonical_image(), tmp_path / "nowhere" / "out.nii.gz")
+    assert str(tmp_path / "nowhere") in str(info.value)
+
+
+def test_write_image_with_an_unwritable_name_is_an_input_error(tmp_path: Path) -> None:
+    from modicmap.io.writer import write_image
+
+    with pytest.raises(InputError, match="cannot be written"):
+        write_image(canonical_image(), tmp_path / "out.unknownformat")

@@ -60,3 +60,7 @@ def output_dir(out: Path, *, force: bool = False, inputs: Iterable[Path] = ()) -
     else:
         work.rename(out)
     logger.debug("wrote %s", out)
+
+
+#: The task's name for the context manager (``with OutputDir(out, force=...) as work:``).
+OutputDir = output_dir

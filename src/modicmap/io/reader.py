@@ -152,6 +152,11 @@ def read_image(
     )
 
 
-def to_native(image: sitk.Image, loaded: LoadedImage) -> sitk.Image:
-    """An image computed on ``loaded.image``'s canonical grid, put back on the input's grid."""
-    return to_geometry(image, loaded.native)
+def to_native(image: sitk.Image, loaded: LoadedImage | Geometry) -> sitk.Image:
+    """An image computed on the canonical grid, put back on the input's own grid exactly.
+
+    ``loaded`` is the :class:`LoadedImage` the canonical grid came from, or just its
+    ``native`` :class:`Geometry`. Raises ``ValueError`` when the sizes do not match.
+    """
+    native = loaded if isinstance(loaded, Geometry) else loaded.native
+    return to_geometry(image, native)

@@ -74,3 +74,11 @@ def test_output_onto_an_existing_file_is_refused(tmp_path: Path) -> None:
     image.write_bytes(b"x")
     with pytest.raises(InputError, match="not a folder"), output_dir(image, inputs=[image]):
         pass
+
+
+def test_output_dir_is_also_available_as_outputdir(tmp_path: Path) -> None:
+    from modicmap.io.output_dir import OutputDir
+
+    with OutputDir(tmp_path / "out") as work:
+        (work / "a.txt").write_text("a")
+    assert (tmp_path / "out" / "a.txt").read_text() == "a"

@@ -236,3 +236,20 @@ def test_write_image_with_an_unwritable_name_is_an_input_error(tmp_path: Path) -
 
     with pytest.raises(InputError, match="cannot be written"):
         write_image(canonical_image(), tmp_path / "out.unknownformat")
+
+
+def test_stir_series_is_the_t2_only_when_no_plain_t2_exists(tmp_path: Path) -> None:
+    study = tmp_path / "study"
+    _series(study / "series2", "t1_tse_sag", 600, 10, 2)
+    _series(study / "series4", "t2_tirm_sag", 4000, 60, 4, inversion_time_ms=160)
+    t2 = read_image(study, SeriesRole.T2)
+    assert t2.dicom is not None and t2.dicom.series_description == "t2_tirm_sag"
+
+
+def test_candidate_listing_names_each_series_uid(tmp_path: Path) -> None:
+    study = _study(tmp_path / "study")
+    with pytest.raises(InputError) as info:
+        read_image(study)
+    for name in ("series1", "series2", "series3", "series4"):
+        uid = read_image(study / name, allow_non_sagittal=True).dicom
+        assert uid is not None and uid.series_instance_uid in str(info.value)

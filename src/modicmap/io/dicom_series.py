@@ -45,7 +45,7 @@ class SeriesCandidate:
         )
         return (
             f"series {self.series_number} '{self.info.series_description}' ({self.plane}, "
-            f"{self.n_files} images, {timing}) in {folder}"
+            f"{self.n_files} images, {timing}, UID {self.info.series_instance_uid}) in {folder}"
         )
 
 
@@ -156,6 +156,11 @@ def choose_series(
     if len(fitting) == 1:
         return fitting[0]
     what = f"sagittal {role.value.upper()}-weighted"
+    inversion = [c for c in sagittal if _weighting(c) == "ir"]
+    if not fitting and role is SeriesRole.T2 and len(inversion) == 1:
+        # STIR/TIRM is T2-like but fat-suppressed: used only when no plain T2w series exists
+        logger.warning("%s: no plain T2w series; using %s", folder, inversion[0].describe())
+        return inversion[0]
     if not fitting:
         raise InputError(folder, f"holds no {what} series; series found: {listing}")
     listing = "; ".join(c.describe() for c in (plain or fitting))

@@ -144,6 +144,20 @@ def test_dicom_run_writes_a_seg_without_phi(dicom_study: Path, tmp_path: Path) -
     assert referenced == {
         pydicom.dcmread(str(f), stop_before_pixels=True).SOPInstanceUID for f in t1_files
     }
+    headers = [pydicom.dcmread(str(f), stop_before_pixels=True) for f in t1_files]
+    t1_positions = {tuple(round(float(v), 2) for v in h.ImagePositionPatient) for h in headers}
+    frame_positions = {
+        tuple(round(float(v), 2) for v in frame.PlanePositionSequence[0].ImagePositionPatient)
+        for frame in seg.PerFrameFunctionalGroupsSequence
+    }
+    assert frame_positions == t1_positions, "SEG frames lie on the T1 slices"
+    shared = seg.SharedFunctionalGroupsSequence[0]
+    orientation = shared.PlaneOrientationSequence[0].ImageOrientationPatient
+    np.testing.assert_allclose(
+        [float(v) for v in orientation],
+        [float(v) for v in first.ImageOrientationPatient],
+        atol=1e-5,
+    )
     if shutil.which("dciodvfy"):
         result = subprocess.run(
             ["dciodvfy", str(out / "modic_seg.dcm")], capture_output=True, text=True

@@ -50,8 +50,12 @@ def predict_classes(
             x = torch.from_numpy(padded[start : start + batch_size, None]).to(device)
             p = torch.softmax(model(x), 1)[:, :, :rows, :cols]
             probs[start : start + batch_size] = p.cpu().numpy()
-    full = _resize(probs, array.shape[1:], 1)
-    return full.argmax(axis=1).astype(np.uint8)
+    # back to the native grid: bilinear, as ndimage.zoom(order=1, grid_mode=True) would, but
+    # torch does the 3-class upsampling on both cores (ndimage took 1 s of a 4 s stage)
+    full = torch.nn.functional.interpolate(
+        torch.from_numpy(probs), size=tuple(array.shape[1:]), mode="bilinear", align_corners=False
+    )
+    return full.argmax(dim=1).numpy().astype(np.uint8)
 
 
 def segment_vertebrae(

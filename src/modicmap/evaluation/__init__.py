@@ -1,0 +1,1 @@
+"""Evaluation against radiologists' gradings (pure functions) and its reports."""

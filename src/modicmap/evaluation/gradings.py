@@ -1,0 +1,91 @@
+"""Match `run` outputs to per-level gradings in SPIDER's format.
+
+Gradings CSV: columns ``Patient``, ``IVD label`` (1 = the lowest disc, L5-S1, counting
+upward) and ``Modic`` (0-3). Each run folder's name is the patient id (as `batch` writes
+``DIR/<study_id>/``); a level of ``levels.csv`` matches the graded disc whose ``IVD label``
+equals its ``index_from_sacrum``. Graded discs without a matching level (not found, or
+named differently) are counted as unmatched, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from modicmap.errors import InputError
+
+
+@dataclass(frozen=True)
+class MatchedLevel:
+    patient: str
+    index_from_sacrum: int
+    level: str
+    graded: int
+    predicted: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class Matching:
+    levels: tuple[MatchedLevel, ...]
+    graded_levels: int
+    runs: int
+    patients_without_run: tuple[str, ...]
+
+
+def read_gradings(path: Path) -> dict[tuple[str, int], int]:
+    """(patient, IVD label) -> Modic type."""
+    if not path.is_file():
+        raise InputError(path, "does not exist")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"Patient", "IVD label", "Modic"} - set(reader.fieldnames or [])
+        if missing:
+            raise InputError(
+                path,
+                f"missing column(s) {sorted(missing)} (SPIDER format: Patient, IVD label, Modic)",
+            )
+        try:
+            return {
+                (row["Patient"].strip(), int(row["IVD label"])): int(row["Modic"]) for row in reader
+            }
+        except ValueError as exc:
+            raise InputError(path, f"non-numeric IVD label or Modic ({exc})") from None
+
+
+def match_runs(runs: Path, gradings: dict[tuple[str, int], int]) -> Matching:
+    """Levels of every run folder in ``runs`` matched to the gradings of its patient."""
+    if not runs.is_dir():
+        raise InputError(runs, "is not a folder of run outputs")
+    graded_patients = {p for p, _ in gradings}
+    folders = sorted(
+        p for p in runs.iterdir() if (p / "levels.csv").is_file() and p.name in graded_patients
+    )
+    if not folders:
+        raise InputError(
+            runs, "holds no run folder named after a graded patient (folder name = Patient)"
+        )
+    matched = []
+    for folder in folders:
+        with (folder / "levels.csv").open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                key = (folder.name, int(row["index_from_sacrum"]))
+                if key in gradings:
+                    matched.append(
+                        MatchedLevel(
+                            folder.name,
+                            key[1],
+                            row["level"],
+                            gradings[key],
+                            int(row["modic"]),
+                            float(row["probability"]),
+                        )
+                    )
+    names = {f.name for f in folders}
+    return Matching(
+        levels=tuple(matched),
+        graded_levels=sum(1 for p, _ in gradings if p in names),
+        runs=len(folders),
+        patients_without_run=tuple(sorted(graded_patients - names)),
+    )

@@ -1,21 +1,63 @@
-"""``modicmap calibrate``: Choose the endplate threshold by ROC (Youden's J) on a validation set."""
+"""``modicmap calibrate``: choose the endplate threshold by ROC (Youden's J) on a validation set."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
 
 from modicmap.cli import common
-from modicmap.errors import NotAvailableError
 
 HELP = "Choose the endplate threshold by ROC (Youden's J) on a validation set."
+logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("calibrate", help=HELP, description=HELP)
-
+    parser = subparsers.add_parser(
+        "calibrate",
+        help=HELP,
+        description=HELP + " RUNS holds `run` outputs of the validation patients (folder name = "
+        "Patient id), GRADINGS their per-level gradings (SPIDER format). Writes a new bundle to "
+        "--out: the --model bundle with the chosen threshold in its 'grading' section, and "
+        "roc.png beside it. Calibrate on patients you will not report results on.",
+    )
+    parser.add_argument("--runs", type=Path, required=True, metavar="DIR")
+    parser.add_argument("--gradings", type=Path, required=True, metavar="CSV")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="BUNDLE_DIR", help="new model bundle"
+    )
+    common.add_model(parser)
+    common.add_force(parser)
     common.add_quiet(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotAvailableError("`modicmap calibrate` is not built yet")
+    from dataclasses import asdict
+
+    from modicmap.evaluation.calibration import calibrate_on_runs, roc_figure
+    from modicmap.evaluation.gradings import read_gradings
+    from modicmap.io.output_dir import output_dir
+    from modicmap.models.bundle import load_bundle, save_bundle
+
+    base = load_bundle(args.model)
+    choice = calibrate_on_runs(args.runs, read_gradings(args.gradings))
+    grading = dict(base.section("grading")) if base.has("grading") else {}
+    grading.update(
+        {
+            "threshold": choice.threshold,
+            "source": f"modicmap calibrate on {args.runs} ({choice.levels} levels): "
+            f"Youden J {choice.youden_j:.3f}, TPR {choice.tpr:.3f}, FPR {choice.fpr:.3f}, "
+            f"AUC {choice.auc:.3f}",
+            "calibration": {k: v for k, v in asdict(choice).items() if not k.startswith("roc_")},
+        }
+    )
+    with output_dir(
+        args.out, force=args.force, inputs=(args.runs, args.gradings, base.folder)
+    ) as work:
+        save_bundle(work, {"grading": grading}, base=base)
+        roc_figure(choice, work / "roc.png")
+    logger.info(
+        "threshold %.4f (Youden J %.3f, AUC %.3f)", choice.threshold, choice.youden_j, choice.auc
+    )
+    return 0

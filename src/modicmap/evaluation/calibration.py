@@ -1,0 +1,115 @@
+"""Choose the endplate threshold by ROC and Youden's J (METHOD.md step 6).
+
+The paper grades an endplate with a type when the share of its region's voxels typed
+that way exceeds a threshold chosen on the validation set where TPR - FPR is largest.
+Per graded disc level the score is the larger lesion share (types 1-3 together) of its
+two endplates; the ROC runs over that score against "any Modic" in the gradings.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from modicmap.errors import InputError
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    threshold: float
+    youden_j: float
+    tpr: float
+    fpr: float
+    auc: float
+    levels: int
+    roc_fpr: tuple[float, ...]
+    roc_tpr: tuple[float, ...]
+
+
+def youden_threshold(truth: np.ndarray, score: np.ndarray) -> ThresholdChoice:
+    """Threshold ``t`` maximising TPR - FPR for the rule ``score > t``."""
+    truth = np.asarray(truth, bool)
+    if len(np.unique(truth)) != 2:
+        raise ValueError("calibration needs levels with and without Modic changes")
+    fpr, tpr, thresholds = roc_curve(truth, score)
+    j = tpr - fpr
+    best = int(np.argmax(j))
+    # roc_curve's thresholds mean "score >= t"; the grading rule is "share > t", so the
+    # largest score below the chosen one is the equivalent strict threshold
+    below = np.asarray(score)[np.asarray(score) < thresholds[best]]
+    threshold = float(below.max()) if below.size else 0.0
+    return ThresholdChoice(
+        threshold=max(threshold, 0.0),
+        youden_j=float(j[best]),
+        tpr=float(tpr[best]),
+        fpr=float(fpr[best]),
+        auc=float(roc_auc_score(truth, score)),
+        levels=int(truth.size),
+        roc_fpr=tuple(float(v) for v in fpr),
+        roc_tpr=tuple(float(v) for v in tpr),
+    )
+
+
+def level_shares(run: Path) -> dict[int, float]:
+    """index_from_sacrum -> larger lesion share of the level's two endplates (from the CSVs)."""
+    shares: dict[tuple[str, str], float] = {}
+    with (run / "endplates.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            total = sum(float(row[f"type{t}_fraction"]) for t in (1, 2, 3))
+            shares[(row["vertebra"], row["endplate"])] = total
+    out = {}
+    with (run / "levels.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            a = shares.get((row["upper_vertebra"], "inferior"), 0.0)
+            b = shares.get((row["lower_vertebra"], "superior"), 0.0)
+            out[int(row["index_from_sacrum"])] = max(a, b)
+    return out
+
+
+def calibrate_on_runs(runs: Path, gradings: dict[tuple[str, int], int]) -> ThresholdChoice:
+    truth, score = [], []
+    for folder in sorted(
+        p
+        for p in runs.iterdir()
+        if (p / "levels.csv").is_file() and (p / "endplates.csv").is_file()
+    ):
+        for index, share in level_shares(folder).items():
+            if (folder.name, index) in gradings:
+                truth.append(gradings[(folder.name, index)] > 0)
+                score.append(share)
+    if not truth:
+        raise InputError(runs, "no level of any run matches a graded disc (folder name = Patient)")
+    try:
+        return youden_threshold(np.array(truth), np.array(score))
+    except ValueError as exc:
+        raise InputError(runs, str(exc)) from None
+
+
+def roc_figure(choice: ThresholdChoice, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot(choice.roc_fpr, choice.roc_tpr, color="#1f5fbf", label=f"AUC {choice.auc:.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls="--")
+    ax.plot(
+        choice.fpr,
+        choice.tpr,
+        "o",
+        color="#d62728",
+        label=f"Youden J {choice.youden_j:.3f} at share > {choice.threshold:.4f}",
+    )
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title(f"Endplate lesion-share threshold ({choice.levels} levels)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,6 +1,7 @@
 """``modicmap evaluate``.
 
-Evaluate `run` outputs per disc level against gradings in SPIDER's format.
+Evaluate `run` outputs against per-level gradings in SPIDER's format (``--gradings``) or
+against voxel ground truth as ``modicmap synth`` writes it (``--truth``).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from modicmap.cli import common
 
-HELP = "Evaluate run outputs per disc level against gradings (SPIDER format)."
+HELP = "Evaluate run outputs against per-level gradings or voxel ground truth."
 logger = logging.getLogger(__name__)
 
 
@@ -21,17 +23,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help=HELP,
         description=HELP + " RUNS holds one `run` output folder per patient, named by the "
-        "Patient id (as `batch` writes them). Levels match graded discs through "
-        "index_from_sacrum = IVD label (1 = L5-S1). Writes metrics.json and metrics.md: "
-        "accuracy, sensitivity, specificity, Cohen's kappa (presence and 4-class), per-type "
-        "sensitivity/specificity, confusion matrix, ROC AUC with a patient-bootstrap 95% CI. "
-        "(Evaluation against voxel ground truth is not built yet.)",
+        "Patient id or study id (as `batch` writes them). With --gradings (SPIDER format) "
+        "levels match graded discs through index_from_sacrum = IVD label (1 = L5-S1). With "
+        "--truth (a folder written by `modicmap synth`: <study_id>/truth/...) endplates "
+        "match by vertebra and endplate, levels by name, and voxel Dice of the lesion and "
+        "of each type is added. Writes metrics.json, metrics.md and figures: accuracy, "
+        "sensitivity, specificity, Cohen's kappa (presence and 4-class), per-type "
+        "sensitivity/specificity, confusion matrix, ROC AUC, patient-bootstrap 95% CIs; "
+        "fig4_per_type.png, and with --truth fig2_scatter.png.",
     )
     parser.add_argument(
         "--runs", type=Path, required=True, metavar="DIR", help="folder of run outputs"
     )
-    parser.add_argument(
-        "--gradings", type=Path, required=True, metavar="CSV", help="per-level gradings"
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--gradings", type=Path, metavar="CSV", help="per-level gradings (SPIDER format)"
+    )
+    source.add_argument(
+        "--truth",
+        type=Path,
+        metavar="DIR",
+        help="voxel ground truth: a folder written by `modicmap synth`",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
@@ -40,6 +52,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     common.add_force(parser)
     common.add_quiet(parser)
     parser.set_defaults(handler=run)
+
+
+def _ci(ci: dict[str, Any], key: str) -> str:
+    lo, hi = ci.get(key, (float("nan"), float("nan")))
+    return f"{lo:.3f}-{hi:.3f}"
 
 
 def _table(metrics: dict, matching: dict) -> str:
@@ -73,33 +90,112 @@ def _table(metrics: dict, matching: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(args: argparse.Namespace) -> int:
+def _scored_table(title: str, metrics: dict[str, Any], unit: str) -> list[str]:
+    ci = metrics["ci95"]
+    rows = [
+        ("prevalence", metrics["prevalence"], None),
+        ("accuracy (identification rate)", metrics["accuracy"], "accuracy"),
+        ("sensitivity", metrics["sensitivity"], "sensitivity"),
+        ("specificity", metrics["specificity"], "specificity"),
+        ("Cohen's kappa, presence", metrics["kappa_presence"], "kappa_presence"),
+        ("Cohen's kappa, 4-class", metrics["kappa_types"], "kappa_types"),
+        ("ROC AUC of probability", metrics["auc"], "auc"),
+    ]
+    lines = [
+        f"## {title}",
+        "",
+        f"{metrics['levels']} {unit} of {metrics['patients']} studies.",
+        "",
+        "| | value | 95% CI |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {v:.3f} | {_ci(ci, k) if k else ''} |" for name, v, k in rows]
+    lines += [
+        "",
+        "| type | truth | sensitivity (95% CI) | specificity (95% CI) |",
+        "|---|---|---|---|",
+    ]
+    for t, row in metrics["per_type"].items():
+        lines.append(
+            f"| {t} | {row['graded']} "
+            f"| {row['sensitivity']:.3f} ({_ci(ci, f'type{t}_sensitivity')}) "
+            f"| {row['specificity']:.3f} ({_ci(ci, f'type{t}_specificity')}) |"
+        )
+    lines += ["", "Confusion (rows truth 0-3, columns predicted 0-3):", ""]
+    lines += ["    " + " ".join(f"{v:5d}" for v in row) for row in metrics["confusion_types"]]
+    return [*lines, ""]
+
+
+def _truth_table(report: dict[str, Any]) -> str:
+    m = report["matching"]
+    dice = report["voxel_dice"]
+    lines = [
+        "# modicmap evaluate (voxel ground truth)",
+        "",
+        f"Studies: {m['studies']} (without a run: {len(m['studies_without_run'])}); "
+        f"endplates matched {m['matched_endplates']}/{m['truth_endplates']}, "
+        f"levels matched {m['matched_levels']}/{m['truth_levels']}; "
+        f"endplates reported by the runs but not in the truth: "
+        f"{len(m['unmatched_run_endplates'])}.",
+        "",
+    ]
+    lines += _scored_table("Endplates", report["endplates"], "endplates")
+    lines += _scored_table("Levels", report["levels"], "levels")
+    lines += [
+        "## Voxel Dice (truth modic_map vs run modic_map)",
+        "",
+        "| label | pooled (95% CI) | mean per study |",
+        "|---|---|---|",
+    ]
+    for label in dice["pooled"]:
+        lines.append(
+            f"| {label} | {dice['pooled'][label]:.3f} ({_ci(dice['pooled_ci95'], label)}) | "
+            f"{dice['mean_per_study'][label]:.3f} |"
+        )
+    if m["unmatched_truth_endplates"]:
+        lines += [
+            "",
+            "Truth endplates without a run row: "
+            + ", ".join(m["unmatched_truth_endplates"][:40])
+            + (" ..." if len(m["unmatched_truth_endplates"]) > 40 else ""),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _run_gradings(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     import numpy as np
 
     from modicmap.errors import InputError
+    from modicmap.evaluation.figures import per_type_figure
     from modicmap.evaluation.gradings import match_runs, read_gradings
     from modicmap.evaluation.metrics import level_metrics
+    from modicmap.evaluation.voxel import bootstrap_cis
     from modicmap.io.output_dir import output_dir
 
     matching = match_runs(args.runs, read_gradings(args.gradings))
     if not matching.levels:
         raise InputError(args.runs, "no level of any run matches a graded disc")
     rows = matching.levels
-    metrics = level_metrics(
+    arrays = (
         np.array([r.patient for r in rows]),
         np.array([r.graded for r in rows]),
         np.array([r.predicted for r in rows]),
         np.array([r.probability for r in rows]),
-        bootstrap=args.bootstrap,
-    ).to_json()
+    )
+    metrics = level_metrics(*arrays, bootstrap=args.bootstrap).to_json()
+    ci = bootstrap_cis(*arrays, n=args.bootstrap)
     summary = {k: v for k, v in asdict(matching).items() if k != "levels"}
     with output_dir(args.out, force=args.force, inputs=(args.runs, args.gradings)) as work:
         (work / "metrics.json").write_text(
-            json.dumps({"matching": summary, "metrics": metrics}, indent=2) + "\n"
+            json.dumps({"matching": summary, "metrics": metrics, "ci95": ci}, indent=2) + "\n"
         )
         (work / "metrics.md").write_text(_table(metrics, summary))
+        per_type_figure(
+            {f"disc levels vs gradings ({metrics['levels']} levels)": (metrics["per_type"], ci)},
+            work / "fig4_per_type.png",
+        )
     logger.info(
         "kappa %.3f, AUC %.3f over %d levels",
         metrics["kappa_presence"],
@@ -107,3 +203,47 @@ def run(args: argparse.Namespace) -> int:
         metrics["levels"],
     )
     return 0
+
+
+def _run_truth(args: argparse.Namespace) -> int:
+    from modicmap.evaluation.figures import per_type_figure, scatter_figure
+    from modicmap.evaluation.voxel import evaluate_against_truth, lesion_voxels
+    from modicmap.io.output_dir import check_output_dir, output_dir
+
+    check_output_dir(args.out, force=args.force, inputs=(args.runs, args.truth))
+    evaluation = evaluate_against_truth(args.runs, args.truth, bootstrap=args.bootstrap)
+    report = evaluation.to_json()
+    studies = [v.study for v in evaluation.matching.voxels]
+    voxels = lesion_voxels(args.runs, args.truth, studies)
+    with output_dir(args.out, force=args.force, inputs=(args.runs, args.truth)) as work:
+        (work / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+        (work / "metrics.md").write_text(_truth_table(report))
+        per_type_figure(
+            {
+                f"endplates ({report['endplates']['levels']})": (
+                    report["endplates"]["per_type"],
+                    report["endplates"]["ci95"],
+                ),
+                f"disc levels ({report['levels']['levels']})": (
+                    report["levels"]["per_type"],
+                    report["levels"]["ci95"],
+                ),
+            },
+            work / "fig4_per_type.png",
+        )
+        if voxels is not None:
+            scatter_figure(voxels, work / "fig2_scatter.png")
+    logger.info(
+        "endplates: kappa %.3f (4-class %.3f); lesion Dice %.3f over %d studies",
+        report["endplates"]["kappa_presence"],
+        report["endplates"]["kappa_types"],
+        report["voxel_dice"]["pooled"]["lesion"],
+        len(studies),
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.gradings is not None:
+        return _run_gradings(args)
+    return _run_truth(args)

@@ -1,0 +1,509 @@
+"""Evaluate `run` outputs against voxel ground truth (synthetic or painted studies).
+
+Truth layout (what ``modicmap synth`` writes): ``TRUTH/<study_id>/truth/`` holding
+``vertebrae.nii.gz``, ``modic_map.nii.gz``, ``endplates.csv`` and ``levels.csv`` in the
+formats `run` writes, and the T1 beside it (``TRUTH/<study_id>/t1.nii.gz`` or a ``t1/``
+DICOM folder). Each run folder ``RUNS/<study_id>/`` is matched to the truth study of the
+same name.
+
+- Endplates match by (vertebra, endplate), levels by their name (``L4-L5``); a truth
+  row the run did not report (body not found, or named differently) is counted as
+  unmatched, never silently scored or dropped.
+- Endplate and level tables are scored with :func:`modicmap.evaluation.metrics.level_metrics`
+  (presence and 4-class kappa, accuracy, sensitivity, specificity, per type, confusion,
+  ROC AUC of the ``probability`` column); :func:`bootstrap_cis` adds 95 % percentile
+  intervals over bootstrap samples of STUDIES (endplates of one patient are not
+  independent).
+- Voxel Dice of the lesion (``modic_map > 0``) and of each type, from per-study
+  true-positive / false-positive / false-negative counts: pooled over all studies (the
+  headline number), the mean of per-study values, and a study-bootstrap 95 % CI of the
+  pooled value. Dice is counted by hand because sklearn's ``f1_score`` would need the
+  whole voxel arrays at once; tests check it against ``f1_score``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from sklearn.metrics import cohen_kappa_score, roc_auc_score
+
+from modicmap.errors import InputError
+from modicmap.evaluation.gradings import MatchedLevel
+from modicmap.evaluation.metrics import LevelMetrics, level_metrics
+
+logger = logging.getLogger(__name__)
+
+ENDPLATE_COLUMNS = ("vertebra", "endplate", "modic", "probability")
+LEVEL_COLUMNS = ("level", "index_from_sacrum", "modic", "probability")
+DICE_LABELS = ("lesion", "type1", "type2", "type3")
+
+
+@dataclass(frozen=True)
+class MatchedEndplate:
+    study: str
+    vertebra: str
+    endplate: str
+    truth: int
+    predicted: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class StudyVoxels:
+    """Voxel counts of one study: label -> (true positives, false positives, false negatives)."""
+
+    study: str
+    counts: dict[str, tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class TruthMatching:
+    endplates: tuple[MatchedEndplate, ...]
+    levels: tuple[MatchedLevel, ...]
+    voxels: tuple[StudyVoxels, ...]
+    truth_endplates: int  # truth rows of the matched studies
+    truth_levels: int
+    unmatched_truth_endplates: tuple[str, ...]  # "study vertebra endplate"
+    unmatched_run_endplates: tuple[str, ...]
+    unmatched_truth_levels: tuple[str, ...]
+    studies_without_run: tuple[str, ...]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "studies": len(self.voxels),
+            "truth_endplates": self.truth_endplates,
+            "matched_endplates": len(self.endplates),
+            "truth_levels": self.truth_levels,
+            "matched_levels": len(self.levels),
+            "unmatched_truth_endplates": list(self.unmatched_truth_endplates),
+            "unmatched_run_endplates": list(self.unmatched_run_endplates),
+            "unmatched_truth_levels": list(self.unmatched_truth_levels),
+            "studies_without_run": list(self.studies_without_run),
+        }
+
+
+@dataclass(frozen=True)
+class DiceResult:
+    pooled: dict[str, float]  # label -> Dice over all voxels of all studies
+    mean_per_study: dict[str, float]  # label -> mean over studies where it is defined
+    pooled_ci95: dict[str, tuple[float, float]]
+    per_study: dict[str, dict[str, float]]  # study -> label -> Dice
+
+
+@dataclass(frozen=True)
+class TruthEvaluation:
+    matching: TruthMatching
+    endplates: LevelMetrics
+    endplates_ci95: dict[str, tuple[float, float]]
+    levels: LevelMetrics
+    levels_ci95: dict[str, tuple[float, float]]
+    dice: DiceResult
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "matching": self.matching.summary(),
+            "endplates": {**self.endplates.to_json(), "ci95": self.endplates_ci95},
+            "levels": {**self.levels.to_json(), "ci95": self.levels_ci95},
+            "voxel_dice": asdict(self.dice),
+        }
+
+
+@dataclass(frozen=True)
+class LesionVoxels:
+    """(T1 z, T2 z) of every voxel that is lesion in the truth or in the run (for Fig. 2)."""
+
+    t1z: np.ndarray
+    t2z: np.ndarray
+    truth: np.ndarray  # 0-3
+    predicted: np.ndarray  # 0-3
+    centroids_used: dict[str, Any] | None = field(default=None)  # from the run's summary.json
+
+
+# --- small readers that name the file on every problem ---------------------------------
+
+
+def _read_table(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise InputError(path, "does not exist")
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = set(required) - set(reader.fieldnames or [])
+            if missing:
+                raise InputError(path, f"missing column(s) {sorted(missing)}")
+            return list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(path, f"cannot be read as CSV ({exc})") from None
+
+
+def _int(value: str, path: Path, column: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError(path, f"non-integer {column} {value!r}") from None
+
+
+def _float(value: str, path: Path, column: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(path, f"non-numeric {column} {value!r}") from None
+
+
+def read_label_map(path: Path) -> sitk.Image:
+    """A label map as written (no reorientation: run outputs and truth share the T1 grid)."""
+    if not path.is_file():
+        raise InputError(path, "does not exist")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise InputError(path, "cannot be read as an image (corrupt or not NIfTI)") from None
+
+
+def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    return a.GetSize() == b.GetSize() and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=1e-3)
+
+
+# --- matching --------------------------------------------------------------------------
+
+
+def truth_studies(truth: Path) -> list[str]:
+    if not truth.is_dir():
+        raise InputError(truth, "is not a folder of ground-truth studies")
+    names = sorted(p.name for p in truth.iterdir() if (p / "truth" / "endplates.csv").is_file())
+    if not names:
+        raise InputError(truth, "holds no study with truth/endplates.csv (layout of `synth`)")
+    return names
+
+
+def voxel_counts(
+    truth_map: np.ndarray, predicted_map: np.ndarray
+) -> dict[str, tuple[int, int, int]]:
+    """label -> (TP, FP, FN) voxels for the lesion (any type) and each type."""
+    out = {}
+    for label, t, p in [("lesion", truth_map > 0, predicted_map > 0)] + [
+        (f"type{k}", truth_map == k, predicted_map == k) for k in (1, 2, 3)
+    ]:
+        tp = int(np.count_nonzero(t & p))
+        out[label] = (tp, int(np.count_nonzero(p)) - tp, int(np.count_nonzero(t)) - tp)
+    return out
+
+
+def dice(tp: int, fp: int, fn: int) -> float:
+    """2 TP / (2 TP + FP + FN); NaN when neither map has the label."""
+    denominator = 2 * tp + fp + fn
+    return 2 * tp / denominator if denominator else float("nan")
+
+
+def _match_study(
+    run: Path, truth: Path, study: str
+) -> tuple[
+    list[MatchedEndplate],
+    list[MatchedLevel],
+    StudyVoxels,
+    list[str],
+    list[str],
+    list[str],
+    int,
+    int,
+]:
+    truth_dir = truth / study / "truth"
+    run_dir = run / study
+    t_end = _read_table(truth_dir / "endplates.csv", ENDPLATE_COLUMNS)
+    r_end = _read_table(run_dir / "endplates.csv", ENDPLATE_COLUMNS)
+    t_lev = _read_table(truth_dir / "levels.csv", LEVEL_COLUMNS)
+    r_lev = _read_table(run_dir / "levels.csv", LEVEL_COLUMNS)
+
+    def endplate_key(row: dict[str, str]) -> tuple[str, str]:
+        return (row["vertebra"].strip(), row["endplate"].strip())
+
+    run_endplates = {endplate_key(r): r for r in r_end}
+    truth_keys = {endplate_key(r) for r in t_end}
+    endplates, missing = [], []
+    for row in t_end:
+        key = endplate_key(row)
+        found = run_endplates.get(key)
+        if found is None:
+            missing.append(f"{study} {key[0]} {key[1]}")
+            continue
+        path = run_dir / "endplates.csv"
+        endplates.append(
+            MatchedEndplate(
+                study,
+                key[0],
+                key[1],
+                _int(row["modic"], truth_dir / "endplates.csv", "modic"),
+                _int(found["modic"], path, "modic"),
+                _float(found["probability"], path, "probability"),
+            )
+        )
+    extra = [f"{study} {v} {e}" for v, e in run_endplates if (v, e) not in truth_keys]
+
+    run_levels = {r["level"].strip(): r for r in r_lev}
+    levels, missing_levels = [], []
+    for row in t_lev:
+        found = run_levels.get(row["level"].strip())
+        if found is None:
+            missing_levels.append(f"{study} {row['level'].strip()}")
+            continue
+        path = run_dir / "levels.csv"
+        levels.append(
+            MatchedLevel(
+                study,
+                _int(found["index_from_sacrum"], path, "index_from_sacrum"),
+                row["level"].strip(),
+                _int(row["modic"], truth_dir / "levels.csv", "modic"),
+                _int(found["modic"], path, "modic"),
+                _float(found["probability"], path, "probability"),
+            )
+        )
+
+    truth_image = read_label_map(truth_dir / "modic_map.nii.gz")
+    run_image = read_label_map(run_dir / "modic_map.nii.gz")
+    if not _same_grid(truth_image, run_image):
+        raise InputError(
+            run_dir / "modic_map.nii.gz",
+            f"grid {run_image.GetSize()} differs from the truth's {truth_image.GetSize()} "
+            "(both must be on the study's T1 grid)",
+        )
+    counts = voxel_counts(sitk.GetArrayFromImage(truth_image), sitk.GetArrayFromImage(run_image))
+    return (
+        endplates,
+        levels,
+        StudyVoxels(study, counts),
+        missing,
+        extra,
+        missing_levels,
+        len(t_end),
+        len(t_lev),
+    )
+
+
+def match_truth(runs: Path, truth: Path) -> TruthMatching:
+    """Match every run folder to the truth study of the same name."""
+    if not runs.is_dir():
+        raise InputError(runs, "is not a folder of run outputs")
+    studies = truth_studies(truth)
+    with_run = [s for s in studies if (runs / s / "endplates.csv").is_file()]
+    if not with_run:
+        raise InputError(runs, f"holds no run folder named after a study in {truth}")
+    endplates, levels, voxels = [], [], []
+    missing, extra, missing_levels = [], [], []
+    n_end = n_lev = 0
+    for study in with_run:
+        e, lv, v, m, x, ml, ne, nl = _match_study(runs, truth, study)
+        endplates += e
+        levels += lv
+        voxels.append(v)
+        missing += m
+        extra += x
+        missing_levels += ml
+        n_end += ne
+        n_lev += nl
+    return TruthMatching(
+        endplates=tuple(endplates),
+        levels=tuple(levels),
+        voxels=tuple(voxels),
+        truth_endplates=n_end,
+        truth_levels=n_lev,
+        unmatched_truth_endplates=tuple(missing),
+        unmatched_run_endplates=tuple(extra),
+        unmatched_truth_levels=tuple(missing_levels),
+        studies_without_run=tuple(s for s in studies if s not in with_run),
+    )
+
+
+# --- statistics ------------------------------------------------------------------------
+
+
+def _statistics(truth: np.ndarray, predicted: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """The point statistics that get a bootstrap interval (NaN where undefined)."""
+    present, called = truth > 0, predicted > 0
+    nan = float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # kappa of a one-class sample: NaN, not a warning
+        out = {
+            "accuracy": float((present == called).mean()),
+            "sensitivity": float(called[present].mean()) if present.any() else nan,
+            "specificity": float((~called[~present]).mean()) if (~present).any() else nan,
+            "kappa_presence": float(cohen_kappa_score(present, called)),
+            "kappa_types": float(cohen_kappa_score(truth, predicted, labels=[0, 1, 2, 3])),
+            "auc": float(roc_auc_score(present, score))
+            if 0 < present.sum() < present.size
+            else nan,
+        }
+    for t in (1, 2, 3):
+        pos = truth == t
+        out[f"type{t}_sensitivity"] = float((predicted[pos] == t).mean()) if pos.any() else nan
+        out[f"type{t}_specificity"] = float((predicted[~pos] != t).mean()) if (~pos).any() else nan
+    return out
+
+
+def _percentiles(samples: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
+    out = {}
+    for key in samples[0]:
+        values = np.array([s[key] for s in samples], float)
+        values = values[np.isfinite(values)]
+        out[key] = (
+            (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
+            if values.size
+            else (float("nan"), float("nan"))
+        )
+    return out
+
+
+def bootstrap_cis(
+    patients: np.ndarray,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    score: np.ndarray,
+    *,
+    n: int = 1000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """95 % percentile intervals of accuracy, sensitivity, specificity, both kappas, AUC and
+    per-type sensitivity/specificity over ``n`` bootstrap samples of PATIENTS."""
+    patients = np.asarray(patients)
+    truth, predicted = np.asarray(truth, int), np.asarray(predicted, int)
+    score = np.asarray(score, float)
+    rng = np.random.default_rng(seed)
+    ids = np.unique(patients)
+    groups = [np.flatnonzero(patients == p) for p in ids]
+    samples = []
+    for _ in range(max(n, 1)):
+        idx = np.concatenate([groups[i] for i in rng.integers(0, len(ids), len(ids))])
+        samples.append(_statistics(truth[idx], predicted[idx], score[idx]))
+    return _percentiles(samples)
+
+
+def dice_result(voxels: tuple[StudyVoxels, ...], *, n: int = 1000, seed: int = 0) -> DiceResult:
+    counts = np.array([[v.counts[label] for label in DICE_LABELS] for v in voxels], np.int64)
+
+    def pooled(c: np.ndarray) -> dict[str, float]:
+        total = c.sum(axis=0)
+        return {label: dice(*map(int, total[i])) for i, label in enumerate(DICE_LABELS)}
+
+    per_study = {v.study: {label: dice(*v.counts[label]) for label in DICE_LABELS} for v in voxels}
+    mean_per_study = {}
+    for label in DICE_LABELS:
+        values = np.array([per_study[s][label] for s in per_study], float)
+        values = values[np.isfinite(values)]
+        mean_per_study[label] = float(values.mean()) if values.size else float("nan")
+    rng = np.random.default_rng(seed)
+    samples = [pooled(counts[rng.integers(0, len(voxels), len(voxels))]) for _ in range(max(n, 1))]
+    return DiceResult(pooled(counts), mean_per_study, _percentiles(samples), per_study)
+
+
+def _score(
+    rows: list[Any] | tuple[Any, ...], truth_attr: str, bootstrap: int
+) -> tuple[LevelMetrics, dict[str, tuple[float, float]]]:
+    patients = np.array([getattr(r, "study", None) or getattr(r, "patient", "") for r in rows])
+    truth = np.array([getattr(r, truth_attr) for r in rows], int)
+    predicted = np.array([r.predicted for r in rows], int)
+    probability = np.array([r.probability for r in rows], float)
+    metrics = level_metrics(patients, truth, predicted, probability, bootstrap=bootstrap)
+    return metrics, bootstrap_cis(patients, truth, predicted, probability, n=bootstrap)
+
+
+def evaluate_against_truth(runs: Path, truth: Path, *, bootstrap: int = 1000) -> TruthEvaluation:
+    """Per-endplate, per-level and voxel metrics of the runs in ``runs`` against ``truth``."""
+    matching = match_truth(runs, truth)
+    if not matching.endplates:
+        raise InputError(runs, "no endplate of any run matches a truth endplate (vertebra names)")
+    endplates, endplates_ci = _score(matching.endplates, "truth", bootstrap)
+    if matching.levels:
+        levels, levels_ci = _score(matching.levels, "graded", bootstrap)
+    else:
+        raise InputError(runs, "no level of any run matches a truth level (level names)")
+    logger.info(
+        "%d studies: %d/%d endplates and %d/%d levels matched",
+        len(matching.voxels),
+        len(matching.endplates),
+        matching.truth_endplates,
+        len(matching.levels),
+        matching.truth_levels,
+    )
+    return TruthEvaluation(
+        matching=matching,
+        endplates=endplates,
+        endplates_ci95=endplates_ci,
+        levels=levels,
+        levels_ci95=levels_ci,
+        dice=dice_result(matching.voxels, n=bootstrap),
+    )
+
+
+# --- lesion voxels in (T1 z, T2 z) for Fig. 2 ------------------------------------------
+
+
+def _find_t1(truth: Path, run_dir: Path, study: str) -> Path | None:
+    for candidate in (truth / study / "t1.nii.gz", truth / study / "t1.nii", truth / study / "t1"):
+        if candidate.exists():
+            return candidate
+    try:
+        path = json.loads((run_dir / "summary.json").read_text())["inputs"]["t1"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(path) if Path(path).exists() else None
+
+
+def lesion_voxels(runs: Path, truth: Path, studies: list[str]) -> LesionVoxels | None:
+    """z-scores of the truth and run lesion voxels, as the pipeline typed them.
+
+    z-scores are :func:`modicmap.lesions.zscore.zscore_maps` of the study's T1 and the run's
+    ``t2_registered.nii.gz`` within the run's own ``vertebrae.nii.gz`` (the space in which
+    the run typed its voxels), all on the T1's native grid. Studies whose T1 or run images
+    are missing are skipped with a warning; ``None`` when none is left.
+    """
+    from modicmap.io.reader import read_image, to_native
+    from modicmap.lesions.zscore import zscore_maps
+
+    parts: list[tuple[np.ndarray, ...]] = []
+    centroids = None
+    for study in studies:
+        run_dir = run_dir_of(runs, study)
+        t1_path = _find_t1(truth, run_dir, study)
+        needed = [run_dir / "t2_registered.nii.gz", run_dir / "vertebrae.nii.gz"]
+        if t1_path is None or not all(p.is_file() for p in needed):
+            logger.warning("%s: no T1 or no t2_registered/vertebrae; left out of Fig. 2", study)
+            continue
+        loaded = read_image(t1_path)
+        t1 = sitk.GetArrayFromImage(to_native(loaded.image, loaded))
+        t2 = sitk.GetArrayFromImage(read_label_map(needed[0]))
+        bodies = sitk.GetArrayFromImage(read_label_map(needed[1]))
+        truth_map = sitk.GetArrayFromImage(
+            read_label_map(truth / study / "truth" / "modic_map.nii.gz")
+        )
+        run_map = sitk.GetArrayFromImage(read_label_map(run_dir / "modic_map.nii.gz"))
+        if not (t1.shape == t2.shape == bodies.shape == truth_map.shape == run_map.shape):
+            logger.warning("%s: images on different grids; left out of Fig. 2", study)
+            continue
+        try:
+            z = zscore_maps(t1.astype(np.float32), t2.astype(np.float32), bodies)
+        except ValueError:
+            logger.warning("%s: no vertebral-body voxels; left out of Fig. 2", study)
+            continue
+        voxels = (truth_map > 0) | (run_map > 0)
+        parts.append((z.t1z[voxels], z.t2z[voxels], truth_map[voxels], run_map[voxels]))
+        if centroids is None:
+            try:
+                centroids = json.loads((run_dir / "summary.json").read_text()).get("centroids")
+            except (OSError, ValueError):
+                centroids = None
+    if not parts:
+        return None
+    return LesionVoxels(
+        *(np.concatenate([p[i] for p in parts]) for i in range(4)), centroids_used=centroids
+    )
+
+
+def run_dir_of(runs: Path, study: str) -> Path:
+    return runs / study

@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from modicmap.models.bundle import load_bundle, save_bundle
 
     base = load_bundle(args.model)
-    choice = calibrate_on_runs(args.runs, read_gradings(args.gradings))
     grading = dict(base.section("grading")) if base.has("grading") else {}
+    rule = str(grading.get("rule", "share"))
+    choice = calibrate_on_runs(args.runs, read_gradings(args.gradings), rule)
     grading.update(
         {
             "threshold": choice.threshold,

@@ -2,8 +2,10 @@
 
 The paper grades an endplate with a type when the share of its region's voxels typed
 that way exceeds a threshold chosen on the validation set where TPR - FPR is largest.
-Per graded disc level the score is the larger lesion share (types 1-3 together) of its
-two endplates; the ROC runs over that score against "any Modic" in the gradings.
+Per graded disc level the score is, for the bundle's ``share`` rule, the larger lesion
+share (types 1-3 together) of its two endplates (graded when share > t), and for the
+``probability`` rule the level probability of levels.csv (graded when probability >= t);
+the ROC runs over that score against "any Modic" in the gradings.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ class ThresholdChoice:
     levels: int
     roc_fpr: tuple[float, ...]
     roc_tpr: tuple[float, ...]
+    rule: str = "share >"
 
 
-def youden_threshold(truth: np.ndarray, score: np.ndarray) -> ThresholdChoice:
-    """Threshold ``t`` maximising TPR - FPR for the rule ``score > t``."""
+def youden_threshold(
+    truth: np.ndarray, score: np.ndarray, *, strict: bool = True
+) -> ThresholdChoice:
+    """Threshold ``t`` maximising TPR - FPR for the rule ``score > t`` (``strict``) or
+    ``score >= t``."""
     truth = np.asarray(truth, bool)
     if len(np.unique(truth)) != 2:
         raise ValueError("calibration needs levels with and without Modic changes")
@@ -42,6 +48,8 @@ def youden_threshold(truth: np.ndarray, score: np.ndarray) -> ThresholdChoice:
     # largest score below the chosen one is the equivalent strict threshold
     below = np.asarray(score)[np.asarray(score) < thresholds[best]]
     threshold = float(below.max()) if below.size else 0.0
+    if not strict:
+        threshold = float(min(thresholds[best], np.max(score)))
     return ThresholdChoice(
         threshold=max(threshold, 0.0),
         youden_j=float(j[best]),
@@ -51,6 +59,7 @@ def youden_threshold(truth: np.ndarray, score: np.ndarray) -> ThresholdChoice:
         levels=int(truth.size),
         roc_fpr=tuple(float(v) for v in fpr),
         roc_tpr=tuple(float(v) for v in tpr),
+        rule="share >" if strict else "probability >=",
     )
 
 
@@ -70,21 +79,34 @@ def level_shares(run: Path) -> dict[int, float]:
     return out
 
 
-def calibrate_on_runs(runs: Path, gradings: dict[tuple[str, int], int]) -> ThresholdChoice:
+def level_probabilities(run: Path) -> dict[int, float]:
+    """index_from_sacrum -> level probability (from levels.csv)."""
+    with (run / "levels.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {int(r["index_from_sacrum"]): float(r["probability"]) for r in rows}
+
+
+def calibrate_on_runs(
+    runs: Path, gradings: dict[tuple[str, int], int], rule: str = "share"
+) -> ThresholdChoice:
+    """Youden threshold over the graded levels of every run folder (name = Patient)."""
+    if not runs.is_dir():
+        raise InputError(runs, "is not a folder of run outputs")
     truth, score = [], []
+    scores_of = level_shares if rule == "share" else level_probabilities
     for folder in sorted(
         p
         for p in runs.iterdir()
         if (p / "levels.csv").is_file() and (p / "endplates.csv").is_file()
     ):
-        for index, share in level_shares(folder).items():
+        for index, share in scores_of(folder).items():
             if (folder.name, index) in gradings:
                 truth.append(gradings[(folder.name, index)] > 0)
                 score.append(share)
     if not truth:
         raise InputError(runs, "no level of any run matches a graded disc (folder name = Patient)")
     try:
-        return youden_threshold(np.array(truth), np.array(score))
+        return youden_threshold(np.array(truth), np.array(score), strict=rule == "share")
     except ValueError as exc:
         raise InputError(runs, str(exc)) from None
 
@@ -103,11 +125,11 @@ def roc_figure(choice: ThresholdChoice, path: Path) -> Path:
         choice.tpr,
         "o",
         color="#d62728",
-        label=f"Youden J {choice.youden_j:.3f} at share > {choice.threshold:.4f}",
+        label=f"Youden J {choice.youden_j:.3f} at {choice.rule} {choice.threshold:.4f}",
     )
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
-    ax.set_title(f"Endplate lesion-share threshold ({choice.levels} levels)")
+    ax.set_title(f"Endplate threshold by ROC ({choice.levels} levels)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

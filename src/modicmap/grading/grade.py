@@ -1,20 +1,45 @@
 """Grade endplates and disc levels from a voxel Modic map (METHOD.md step 6).
 
-An endplate gets the Modic type with the most lesion voxels in its region when
-that type's share of the region's voxels exceeds ``threshold`` (the paper's
-calibrated optimum is 0: one voxel suffices). A disc level combines the inferior
-endplate of the upper body and the superior endplate of the lower body.
+Two rules, chosen by the bundle's ``grading.rule``:
+* ``share`` (the paper's): an endplate gets the Modic type with the most lesion voxels
+  in its region when that type's share of the region's voxels exceeds ``threshold``
+  (the paper's calibrated optimum is 0: one voxel suffices);
+* ``probability`` (the default since the V-Net also learns from per-level gradings):
+  an endplate is graded when its probability, the mean of the top voxel probabilities
+  of its region (``TOP_AREA_MM2``), reaches ``threshold``; its type is the type with the
+  most lesion voxels (voxels whose probability reaches the same threshold).
+Both thresholds are chosen by ROC and Youden's J (``modicmap calibrate``). A disc level
+combines the inferior endplate of the upper body and the superior endplate of the
+lower body.
 """
 
 from __future__ import annotations
 
 import itertools
+from enum import StrEnum
 
 import numpy as np
 
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.labels import L6_CODE, SACRUM_CODE, level_name, vertebra_name
+
+#: Area whose top voxel probabilities make an endplate's probability (about 4 x 5 mm);
+#: the same score the V-Net is trained on from per-level gradings.
+TOP_AREA_MM2 = 20.0
+
+
+class GradingRule(StrEnum):
+    SHARE = "share"
+    PROBABILITY = "probability"
+
+
+def top_mean(values: np.ndarray, k: int) -> float:
+    """Mean of the ``k`` largest values (all of them when fewer)."""
+    if values.size == 0:
+        return 0.0
+    k = min(max(k, 1), values.size)
+    return float(np.partition(values, values.size - k)[values.size - k :].mean())
 
 
 def grade_endplates(
@@ -25,11 +50,16 @@ def grade_endplates(
     threshold: float = 0.0,
     depth_mm: float = DEFAULT_DEPTH_MM,
     probability: np.ndarray | None = None,
+    rule: GradingRule = GradingRule.SHARE,
 ) -> list[EndplateGrade]:
     """One row per endplate, superior to inferior. ``probability``: lesion probability map
-    (its maximum in the region is the endplate's confidence); without it, 1.0 / 0.0."""
+    (the mean of the region's top voxels over ``TOP_AREA_MM2`` is the endplate's
+    probability); without it, 1.0 / 0.0."""
+    if rule is GradingRule.PROBABILITY and probability is None:
+        raise ValueError("the probability rule needs the lesion probability map")
     single_slice = modic_map.shape[0] == 1
     unit = spacing_zyx[1] * spacing_zyx[2] * (1.0 if single_slice else spacing_zyx[0])
+    k = round(TOP_AREA_MM2 / (spacing_zyx[1] * spacing_zyx[2]))
     rows: list[tuple[int, int, EndplateGrade]] = []
     for (code, side), region in endplate_regions(vertebrae, spacing_zyx, depth_mm).items():
         n_region = int(region.sum())
@@ -37,10 +67,13 @@ def grade_endplates(
         counts = np.array([(types == t).sum() for t in (1, 2, 3)])
         fractions = counts / max(n_region, 1)
         best = int(np.argmax(counts))
-        modic = best + 1 if counts[best] > 0 and fractions[best] > threshold else 0
         if probability is not None:
-            confidence = float(probability[region].max()) if n_region else 0.0
+            confidence = top_mean(probability[region], k) if n_region else 0.0
+        if rule is GradingRule.PROBABILITY:
+            modic = best + 1 if counts[best] > 0 and confidence >= threshold else 0
         else:
+            modic = best + 1 if counts[best] > 0 and fractions[best] > threshold else 0
+        if probability is None:
             confidence = 1.0 if modic else 0.0
         grade = EndplateGrade(
             vertebra=vertebra_name(code),
@@ -63,16 +96,25 @@ def index_from_sacrum(lower_code: int, *, has_l6: bool) -> int:
     return 1 + (SACRUM_CODE - lower_code) - (0 if has_l6 else 1)
 
 
+def disc_levels(present_codes: list[int]) -> list[tuple[int, int, int]]:
+    """(upper code, lower code, index_from_sacrum) of every disc between consecutive bodies.
+
+    No level is named across a gap (a body missing in between)."""
+    codes = sorted(set(present_codes))
+    has_l6 = L6_CODE in codes
+    out = []
+    for upper, lower in itertools.pairwise(codes):
+        expected_next = SACRUM_CODE if upper == (L6_CODE if has_l6 else L6_CODE - 1) else upper + 1
+        if lower == expected_next:
+            out.append((upper, lower, index_from_sacrum(lower, has_l6=has_l6)))
+    return out
+
+
 def grade_levels(endplates: list[EndplateGrade], present_codes: list[int]) -> list[LevelGrade]:
     """Disc levels between consecutive found bodies (superior to inferior)."""
     by_key = {(row.vertebra, row.endplate): row for row in endplates}
-    codes = sorted(set(present_codes))
-    has_l6 = L6_CODE in codes
     levels = []
-    for upper, lower in itertools.pairwise(codes):
-        expected_next = SACRUM_CODE if upper == (L6_CODE if has_l6 else L6_CODE - 1) else upper + 1
-        if lower != expected_next:
-            continue  # a body is missing in between: no disc level can be named here
+    for upper, lower, index in disc_levels(present_codes):
         a = by_key.get((vertebra_name(upper), Endplate.INFERIOR.value))
         b = by_key.get((vertebra_name(lower), Endplate.SUPERIOR.value))
         if a is None or b is None:
@@ -84,7 +126,7 @@ def grade_levels(endplates: list[EndplateGrade], present_codes: list[int]) -> li
         levels.append(
             LevelGrade(
                 level=level_name(upper, lower),
-                index_from_sacrum=index_from_sacrum(lower, has_l6=has_l6),
+                index_from_sacrum=index,
                 upper_vertebra=vertebra_name(upper),
                 lower_vertebra=vertebra_name(lower),
                 modic=modic,

@@ -29,6 +29,7 @@ from modicmap.lesions.dataset import (
     synthetic_volumes,
     to_crop_set,
 )
+from modicmap.lesions.graded import TOP_AREA_MM2, LevelCropSet, bag_scores, mil_loss
 from modicmap.lesions.vnet import VNet2D, VNetSpec
 
 logger = logging.getLogger(__name__)
@@ -49,16 +50,24 @@ class LesionTrainSettings:
     patience: int = 6
     max_minutes: float = 45.0
     threads: int = 2
+    val_fraction: float = 0.20
+    test_fraction: float = 0.15
+    mil_weight: float = 1.0  # weight of the graded-level loss beside the voxel loss
+    top_k: int = 20  # bag score = mean of the top_k voxel probabilities (1 mm pixels)
 
 
 def split_subjects(
-    subjects: list[str], seed: int, test_subjects: tuple[str, ...]
+    subjects: list[str],
+    seed: int,
+    test_subjects: tuple[str, ...],
+    fractions: tuple[float, float] = (0.20, 0.15),
 ) -> dict[str, str]:
-    """subject -> 'train' / 'val' / 'test', 65/20/15 over the subjects not forced into test."""
+    """subject -> 'train' / 'val' / 'test': by default 65/20/15 (validation, test) over the
+    subjects not forced into test."""
     rng = np.random.default_rng(seed)
     free = [s for s in sorted(set(subjects)) if s not in test_subjects]
     order = rng.permutation(len(free))
-    n_val, n_test = round(0.20 * len(free)), round(0.15 * len(free))
+    n_val, n_test = round(fractions[0] * len(free)), round(fractions[1] * len(free))
     roles = {s: "test" for s in test_subjects}
     for rank, i in enumerate(order):
         roles[free[i]] = "val" if rank < n_val else ("test" if rank < n_val + n_test else "train")
@@ -85,6 +94,28 @@ def _subset(crops: CropSet, mask: np.ndarray) -> CropSet:
     return CropSet(crops.subjects[mask], crops.inputs[mask], crops.targets[mask])
 
 
+def level_auc(model, levels: LevelCropSet, device: str, k: int, batch: int = 64) -> float:
+    """ROC AUC of the bag scores against "any Modic" over the graded bags of ``levels``."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    if not len(levels):
+        return float("nan")
+    model.eval()
+    probs = []
+    with torch.no_grad():
+        for start in range(0, len(levels), batch):
+            x = torch.from_numpy(levels.inputs[start : start + batch]).to(device)
+            probs.append(torch.softmax(model(x), 1)[:, 1].cpu().numpy())
+    model.train()
+    scores = bag_scores(np.concatenate(probs), levels.bags, levels.labels, k)
+    graded = levels.labels >= 0
+    truth = levels.labels[graded] > 0
+    if len(np.unique(truth)) < 2:
+        return float("nan")
+    return float(roc_auc_score(truth, scores[graded]))
+
+
 def train(
     out: Path,
     *,
@@ -98,12 +129,21 @@ def train(
     resume: bool = False,
     progress: bool = True,
     command: str = "",
+    graded: LevelCropSet | None = None,
+    graded_source: dict[str, Any] | None = None,
+    init: Path | None = None,
 ) -> dict[str, Any]:
+    """Train (or, with ``init``, fine-tune) the V-Net and write a bundle into ``out``.
+
+    Voxel-annotated crops (``data``, ``synthetic``, ``lumbar_vb``) train with DiceCE;
+    ``graded`` crops (per-level gradings) with the multiple-instance loss of
+    ``modicmap.lesions.graded``. With graded crops, the epoch runs over them, each step
+    adds a voxel batch, and the model is selected by the validation level AUC."""
     import torch
     from monai.losses import DiceCELoss
 
     from modicmap.errors import InputError
-    from modicmap.models.bundle import load_bundle, save_bundle
+    from modicmap.models.bundle import load_bundle, load_weights_into, save_bundle
 
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
@@ -114,21 +154,43 @@ def train(
         volumes += synthetic_volumes(synthetic, seed=10_000 + settings.seed)
     if lumbar_vb is not None:
         volumes += painted_volumes(lumbar_vb, paintings, settings.seed)
-    if not volumes:
+    if not volumes and graded is None:
         raise InputError(data, "no training studies (give --data, --synthetic or --painted)")
+    fractions = (settings.val_fraction, settings.test_fraction)
     crops = to_crop_set(volumes, settings.seed)
-    roles = split_subjects(list(crops.subjects), settings.seed, test_subjects)
+    roles = split_subjects(list(crops.subjects), settings.seed, test_subjects, fractions)
     role = np.array([roles[s] for s in crops.subjects])
     train_set, val_set, test_set = (_subset(crops, role == r) for r in ("train", "val", "test"))
+    if graded is not None:
+        graded_roles = split_subjects(
+            list(graded.subjects), settings.seed, test_subjects, fractions
+        )
+        roles.update(graded_roles)
+        grole = np.array([graded_roles[s] for s in graded.subjects])
+        graded_train, graded_val, graded_test = (
+            graded.subset(grole == r) for r in ("train", "val", "test")
+        )
+        logger.info(
+            "graded crops: %d train, %d validation, %d test",
+            len(graded_train),
+            len(graded_val),
+            len(graded_test),
+        )
     logger.info(
-        "crops: %d train, %d validation, %d test",
+        "voxel crops: %d train, %d validation, %d test",
         len(train_set.inputs),
         len(val_set.inputs),
         len(test_set.inputs),
     )
     preset = PRESETS[settings.preset]
-    spec = VNetSpec(base_channels=preset["base_channels"])
-    model = VNet2D(spec).to(device)
+    base = None
+    if init is not None:
+        base = load_bundle(init)
+        spec = VNetSpec.from_json(base.section("lesions"))
+        model = load_weights_into(base, "lesions", VNet2D(spec)).to(device)
+    else:
+        spec = VNetSpec(base_channels=preset["base_channels"])
+        model = VNet2D(spec).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,10 +204,32 @@ def train(
     rng = np.random.default_rng(settings.seed + state["epoch"])
     from tqdm import tqdm
 
+    def voxel_step(idx: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(train_set.inputs[idx]).to(device)
+        y = torch.from_numpy(train_set.targets[idx][:, None].astype(np.int64)).to(device)
+        if rng.random() < 0.5:  # superior-inferior mirror (dim 2); anterior-posterior is not
+            x, y = torch.flip(x, (2,)), torch.flip(y, (2,))
+        return loss_fn(model(x), y)
+
+    def graded_step(idx: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(graded_train.inputs[idx]).to(device)
+        bags = torch.from_numpy(graded_train.bags[idx]).to(device)
+        labels = torch.from_numpy(graded_train.labels[idx]).to(device)
+        if rng.random() < 0.5:
+            x, bags = torch.flip(x, (2,)), torch.flip(bags, (2,))
+        # a small gain/offset jitter: real z-scores vary with coil and body composition
+        x = x * float(rng.uniform(0.9, 1.1)) + float(rng.normal(0.0, 0.1)) * (x != 0)
+        probability = torch.softmax(model(x), 1)[:, 1]
+        return mil_loss(probability, bags, labels, settings.top_k)
+
     started = time.perf_counter()
     model.train()
+    n_voxel = len(train_set.inputs)
     for epoch in range(state["epoch"], settings.epochs):
-        order = rng.permutation(len(train_set.inputs))
+        if graded is not None:
+            order = rng.permutation(len(graded_train))
+        else:
+            order = rng.permutation(n_voxel)
         losses = []
         for start in tqdm(
             range(0, len(order), settings.batch_size),
@@ -154,25 +238,26 @@ def train(
             leave=False,
         ):
             idx = order[start : start + settings.batch_size]
-            x = torch.from_numpy(train_set.inputs[idx]).to(device)
-            y = torch.from_numpy(train_set.targets[idx][:, None].astype(np.int64)).to(device)
-            if (
-                rng.random() < 0.5
-            ):  # anterior-posterior mirror is not anatomical, superior-inferior is fine
-                x, y = torch.flip(x, (2,)), torch.flip(y, (2,))
             optimiser.zero_grad()
-            loss = loss_fn(model(x), y)
+            if graded is None:
+                loss = voxel_step(idx)
+            else:
+                loss = settings.mil_weight * graded_step(idx)
+                if n_voxel:
+                    loss = loss + voxel_step(rng.choice(n_voxel, settings.batch_size // 2))
             loss.backward()
             optimiser.step()
             losses.append(float(loss.detach()))
-        dice = pixel_dice(model, val_set, device)
+        dice = pixel_dice(model, val_set, device) if len(val_set.inputs) else float("nan")
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_dice": dice}
+        score = dice
+        if graded is not None:
+            record["val_level_auc"] = score = level_auc(model, graded_val, device, settings.top_k)
         state["epoch"] = epoch + 1
-        state["history"].append(
-            {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_dice": dice}
-        )
-        logger.info("epoch %d loss %.4f validation Dice %.3f", epoch + 1, np.mean(losses), dice)
-        if dice > state["best"]:
-            state["best"], state["best_epoch"] = dice, epoch + 1
+        state["history"].append(record)
+        logger.info("epoch %d: %s", epoch + 1, record)
+        if score > state["best"]:
+            state["best"], state["best_epoch"] = score, epoch + 1
             torch.save(model.state_dict(), out / "best_lesions.pt")
         torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict()}, checkpoint)
         (out / "lesions_checkpoint.json").write_text(json.dumps(state, indent=1))
@@ -185,7 +270,9 @@ def train(
     model.load_state_dict(
         torch.load(out / "best_lesions.pt", map_location=device, weights_only=True)
     )
-    metrics = {"validation_pixel_dice": pixel_dice(model, val_set, device)}
+    metrics: dict[str, float] = {}
+    if len(val_set.inputs):
+        metrics["validation_pixel_dice"] = pixel_dice(model, val_set, device)
     for subject_kind, mask in (
         ("synthetic", np.char.startswith(test_set.subjects.astype(str), "synthetic")),
         ("painted_real", ~np.char.startswith(test_set.subjects.astype(str), "synthetic")),
@@ -194,12 +281,17 @@ def train(
             metrics[f"test_{subject_kind}_pixel_dice"] = pixel_dice(
                 model, _subset(test_set, mask), device
             )
+    if graded is not None:
+        metrics["validation_level_auc"] = level_auc(model, graded_val, device, settings.top_k)
+        metrics["test_level_auc_crops"] = level_auc(model, graded_test, device, settings.top_k)
+    previous = base.section("lesions") if base is not None else {}
     section = {
         **spec.to_json(),
         "crop_mm": CROP_MM,
         "working_spacing_mm": WORKING_MM,
         "normalisation": "study-scope body z-scores (modicmap.lesions.zscore); 0 outside bodies",
         "probability_threshold": 0.5,
+        "top_k_mm2": TOP_AREA_MM2,
         "command": command,
         "settings": asdict(settings),
         "training_data": {
@@ -207,34 +299,48 @@ def train(
             "synthetic_studies": synthetic,
             "painted_lumbar_vb": None if lumbar_vb is None else str(lumbar_vb),
             "paintings_per_pair": paintings,
+            "graded_levels": graded_source,
         },
         "split": {
             r: sorted({s for s, v in roles.items() if v == r}) for r in ("train", "val", "test")
         },
         "metrics": metrics,
-        "metrics_note": "pixel Dice over body crops at 1 mm (crops of the same body overlap)",
+        "metrics_note": "pixel Dice over body crops at 1 mm (crops of the same body overlap); "
+        "level AUC over graded bags of body crops (each level is scored from the crops of its "
+        "two bodies); the per-level numbers of the whole pipeline come from `modicmap evaluate`",
         "best_epoch": state["best_epoch"],
         "history": state["history"],
     }
-    try:
-        base = load_bundle(None)
-    except InputError:
-        base = None
+    if init is not None:
+        section["initialised_from"] = {
+            "bundle": str(init),
+            "id": base.bundle_id if base is not None else None,
+            "command": previous.get("command"),
+            "training_data": previous.get("training_data"),
+            "metrics": previous.get("metrics"),
+        }
+    if base is None:
+        try:
+            base = load_bundle(None)
+        except InputError:
+            base = None
     weights = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     typing = {
         "means": [[0.23, 1.20], [1.04, 0.37], [-0.53, -0.52]],
         "sds": [[0.73, 1.16], [1.00, 0.85], [0.41, 0.85]],
         "source": "Gao et al., ISMRM (paper defaults)",
     }
-    sections = {"lesions": section}
+    sections: dict[str, dict[str, Any]] = {"lesions": section}
     if base is None or not base.has("typing"):
         sections["typing"] = typing
-    if base is None or not base.has("grading"):
-        sections["grading"] = {
-            "threshold": 0.0,
-            "depth_mm": 8.0,
-            "source": "paper's optimum (one voxel suffices); not yet calibrated",
-        }
+    sections["grading"] = {
+        "rule": "probability" if graded is not None else "share",
+        "threshold": 0.5 if graded is not None else 0.0,
+        "depth_mm": 8.0,
+        "source": "not yet calibrated: run `modicmap calibrate` on validation runs"
+        if graded is not None
+        else "paper's optimum (one voxel suffices); not yet calibrated",
+    }
     save_bundle(out, sections, {"lesions": weights}, base=base)
     logger.info("lesion metrics: %s", metrics)
     return section
@@ -257,10 +363,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--paintings", type=int, default=6, help="paintings per real pair")
     parser.add_argument(
+        "--graded",
+        type=Path,
+        default=None,
+        metavar="COHORT_CSV",
+        help="studies with per-level gradings (study_id,t1,t2 as for `batch`); needs --gradings",
+    )
+    parser.add_argument(
+        "--gradings",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="per-level gradings in SPIDER's format (Patient = study_id, IVD label, Modic)",
+    )
+    parser.add_argument(
+        "--init", type=Path, default=None, metavar="BUNDLE", help="start from this bundle's V-Net"
+    )
+    parser.add_argument(
         "--test-subjects", nargs="*", default=("DzZ",), help="subjects held out for testing"
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument(
+        "--learning-rate", type=float, default=None, help="override the preset's learning rate"
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.20, help="share of subjects for validation"
+    )
+    parser.add_argument(
+        "--test-fraction", type=float, default=0.15, help="share of subjects for testing"
+    )
+    parser.add_argument(
+        "--mil-weight", type=float, default=1.0, help="weight of the graded-level loss"
+    )
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--patience", type=int, default=6)
     parser.add_argument("--max-minutes", type=float, default=45.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -269,15 +405,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    from modicmap.errors import InputError
+    from modicmap.lesions.graded import graded_volumes, to_level_crop_set
+
     settings = LesionTrainSettings(
         preset=args.preset,
         epochs=args.epochs,
-        learning_rate=PRESETS[args.preset]["learning_rate"],
+        learning_rate=args.learning_rate or PRESETS[args.preset]["learning_rate"],
         seed=args.seed,
+        patience=args.patience,
         max_minutes=args.max_minutes,
         threads=args.threads,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        mil_weight=args.mil_weight,
     )
     command = "modicmap " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    graded = graded_source = None
+    if (args.graded is None) != (args.gradings is None):
+        raise InputError(args.graded or args.gradings, "--graded and --gradings go together")
+    if args.graded is not None:
+        volumes = graded_volumes(args.graded, args.gradings, args.init, args.device)
+        graded = to_level_crop_set(volumes)
+        graded_source = {
+            "cohort": str(args.graded),
+            "gradings": str(args.gradings),
+            "studies": len(volumes),
+            "levels": int(sum(len(v.levels) for v in volumes)),
+        }
     train(
         args.out,
         data=args.data,
@@ -290,5 +445,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.quiet and sys.stderr.isatty(),
         command=command,
+        graded=graded,
+        graded_source=graded_source,
+        init=args.init,
     )
     return 0

@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,19 +17,18 @@ import numpy as np
 import SimpleITK as sitk
 
 from modicmap import __version__
-from modicmap.errors import InputError
-from modicmap.grading.grade import grade_endplates, grade_levels
+from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
-from modicmap.io.image import LoadedImage, SeriesRole
+from modicmap.io.image import LoadedImage
 from modicmap.io.output_dir import check_output_dir, output_dir
-from modicmap.io.reader import read_image, to_native
-from modicmap.io.validate import check_same_patient
+from modicmap.io.reader import to_native
 from modicmap.io.writer import write_image
 from modicmap.lesions.inference import predict_lesions
 from modicmap.lesions.zscore import zscore_maps
 from modicmap.models.bundle import load_bundle
-from modicmap.registration.rigid import register_rigid, resample_to_fixed
+from modicmap.pipeline.prepare import prepare_study
+from modicmap.pipeline.timing import StageTimer
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +53,6 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-class _Timer:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - start, 3)
-        logger.info("%s: %.2f s", name, self.seconds[name])
-
-
 def _image_like(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
@@ -80,45 +64,39 @@ def run_study(
 ) -> RunResult:
     """Run the whole pipeline on one study; raises InputError for bad input."""
     from modicmap.report.html import write_report
-    from modicmap.vertebrae.inference import segment_vertebrae
-    from modicmap.vertebrae.user_mask import vertebrae_from_mask
 
     inputs = [p for p in (t1_path, t2_path, options.vertebrae) if p is not None]
     check_output_dir(out, force=options.force, inputs=inputs)
-    timer = _Timer()
-    warnings: list[str] = []
-    with timer.stage("read"):
-        t1 = read_image(t1_path, SeriesRole.T1, allow_non_sagittal=options.allow_non_sagittal)
-        t2 = read_image(t2_path, SeriesRole.T2, allow_non_sagittal=options.allow_non_sagittal)
-        check_same_patient(t1, t2, force=options.force)
-        bundle = load_bundle(options.model)
-    with timer.stage("register"):
-        if options.register:
-            registration = register_rigid(t1.image, t2.image)
-            warnings += [f"registration: {w}" for w in registration.warnings]
-            t2_on_t1 = resample_to_fixed(t2.image, t1.image, registration.transform)
-            registration_json = registration.to_json()
-        else:
-            t2_on_t1 = resample_to_fixed(t2.image, t1.image)
-            registration_json = {"skipped": True}
-    with timer.stage("vertebrae"):
-        if options.vertebrae is not None:
-            mask = read_mask(options.vertebrae)
-            vertebrae = vertebrae_from_mask(mask, t1.image, str(options.vertebrae))
-        else:
-            vertebrae = segment_vertebrae(t1.image, bundle, device=options.device)
-        warnings += [f"vertebrae: {w}" for w in vertebrae.warnings]
-        if not vertebrae.bodies:
-            raise InputError(t1_path, "no vertebrae found")
-    spacing = tuple(float(s) for s in t1.image.GetSpacing()[::-1])
-    t1_arr = sitk.GetArrayFromImage(t1.image)
-    t2_arr = sitk.GetArrayFromImage(t2_on_t1)
+    timer = StageTimer()
+    bundle = load_bundle(options.model)
+    study = prepare_study(
+        t1_path,
+        t2_path,
+        bundle,
+        register=options.register,
+        vertebrae_mask=options.vertebrae,
+        device=options.device,
+        force=options.force,
+        allow_non_sagittal=options.allow_non_sagittal,
+        timer=timer,
+    )
+    t1, t2, t2_on_t1, vertebrae = study.t1, study.t2, study.t2_on_t1, study.vertebrae
+    registration_json = study.registration_json
+    warnings: list[str] = list(study.warnings)
+    spacing = study.spacing_zyx
+    t1_arr = study.t1_array
+    t2_arr = study.t2_array
     with timer.stage("lesions"):
         zmaps = zscore_maps(t1_arr, t2_arr, vertebrae.labels)
         probability = predict_lesions(
             zmaps, vertebrae.labels, spacing, bundle, device=options.device
         )  # type: ignore[arg-type]
+        grading = bundle.section("grading") if bundle.has("grading") else {}
+        rule = GradingRule(str(grading.get("rule", GradingRule.SHARE.value)))
         threshold = float(bundle.section("lesions").get("probability_threshold", 0.5))
+        if rule is GradingRule.PROBABILITY:
+            # one threshold for the map and the grade, so every graded endplate shows its voxels
+            threshold = float(grading.get("threshold", threshold))  # type: ignore[arg-type]
         lesion = probability >= threshold
     with timer.stage("grading"):
         centroids = (
@@ -127,14 +105,14 @@ def run_study(
             else PAPER_CENTROIDS
         )
         modic = type_voxels(zmaps.t1z, zmaps.t2z, lesion, centroids)
-        grading = bundle.section("grading") if bundle.has("grading") else {}
         endplates = grade_endplates(
             modic,
             vertebrae.labels,
             spacing,
             threshold=float(grading.get("threshold", 0.0)),  # type: ignore[arg-type]
-            depth_mm=float(grading.get("depth_mm", 8.0)),
+            depth_mm=float(grading.get("depth_mm", 8.0)),  # type: ignore[arg-type]
             probability=probability,
+            rule=rule,
         )
         levels = grade_levels(endplates, [b.code for b in vertebrae.bodies])
     with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:
@@ -159,6 +137,7 @@ def run_study(
             "vertebrae": [b.name for b in vertebrae.bodies],
             "centroids": centroids.to_json(),
             "lesion_probability_threshold": threshold,
+            "grading_rule": rule.value,
             "seconds": timer.seconds,
             "warnings": warnings,
         }
@@ -201,13 +180,3 @@ def _describe(image: LoadedImage, include_phi: bool) -> dict[str, object]:
             info["patient_id"] = image.dicom.patient_id
             info["patient_name"] = image.dicom.patient_name
     return info
-
-
-def read_mask(path: Path) -> sitk.Image:
-    """A user's vertebral-body mask file (any label values)."""
-    if not path.exists():
-        raise InputError(path, "does not exist")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise InputError(path, "cannot be read as a label image") from None

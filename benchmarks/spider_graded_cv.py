@@ -1,0 +1,192 @@
+"""Patient-level cross-validation of the lesion V-Net fine-tuned on SPIDER per-level gradings.
+
+Protocol (issue 5 and 6; no reported patient is used for training or calibration):
+the 114 SPIDER dev patients are split into K folds by patient. For fold f, the V-Net
+is fine-tuned from the stage-1 bundle (synthetic + painted lesions) on the other
+folds' graded levels (80 % of them train, 20 % validation for model selection), the
+endplate threshold is calibrated by Youden's J (`modicmap calibrate`) on `modicmap
+run` outputs of that fold's validation patients, and the calibrated fold bundle runs on
+the fold's test patients. `modicmap evaluate` then scores the union of the test runs:
+every patient is reported once, by a model that never saw it.
+
+    python benchmarks/spider_graded_cv.py train --work /tmp/cv --folds 5
+    python benchmarks/spider_graded_cv.py evaluate --work /tmp/cv --folds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from modicmap.lesions.graded import LevelCropSet, graded_volumes, to_level_crop_set
+from modicmap.lesions.training import LesionTrainSettings, train
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def cohort_csv(data: Path, work: Path, patients: list[str] | None = None) -> Path:
+    """A `batch` cohort of SPIDER pairs (all, or the given patients)."""
+    with (data / "spider-midsag" / "series.csv").open() as handle:
+        pids = sorted({row["pid"] for row in csv.DictReader(handle)}, key=int)
+    if patients is not None:
+        pids = [p for p in pids if p in set(patients)]
+    images = data / "spider-midsag" / "images"
+    name = "cohort_all.csv" if patients is None else f"cohort_{abs(hash(tuple(pids)))}.csv"
+    path = work / name
+    with path.open("w") as handle:
+        handle.write("study_id,t1,t2\n")
+        for p in pids:
+            handle.write(f"{p},{images / f'{p}_t1.nii.gz'},{images / f'{p}_t2.nii.gz'}\n")
+    return path
+
+
+def load_levels(data: Path, work: Path, bundle: Path | None) -> LevelCropSet:
+    cache = work / "graded_crops.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        return LevelCropSet(z["subjects"], z["inputs"], z["bags"], z["labels"])
+    gradings = data / "spider-midsag" / "gradings.csv"
+    volumes = graded_volumes(cohort_csv(data, work), gradings, bundle)
+    crops = to_level_crop_set(volumes)
+    np.savez_compressed(
+        cache, subjects=crops.subjects, inputs=crops.inputs, bags=crops.bags, labels=crops.labels
+    )
+    return crops
+
+
+def folds_of(subjects: np.ndarray, k: int, seed: int) -> list[list[str]]:
+    ids = sorted(set(subjects.tolist()), key=int)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    return [sorted((ids[i] for i in order[f::k]), key=int) for f in range(k)]
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    args.work.mkdir(parents=True, exist_ok=True)
+    crops = load_levels(args.data, args.work, args.init)
+    folds = folds_of(crops.subjects, args.folds, args.seed)
+    (args.work / "folds.json").write_text(json.dumps(folds, indent=1))
+    for f in args.only or range(args.folds):
+        out = args.work / f"fold{f}"
+        if (out / "modicmap.json").is_file() and not args.redo:
+            continue
+        settings = LesionTrainSettings(
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            seed=args.seed,
+            patience=args.patience,
+            max_minutes=args.max_minutes,
+            threads=args.threads,
+            val_fraction=0.2,
+            test_fraction=0.0,
+            mil_weight=1.0,
+        )
+        train(
+            out,
+            data=None,
+            synthetic=args.synthetic,
+            lumbar_vb=args.data / "lumbar-vb" if args.paintings else None,
+            paintings=args.paintings,
+            test_subjects=(*folds[f], "AKs", "DzZ"),
+            settings=settings,
+            progress=False,
+            command=" ".join(sys.argv),
+            graded=crops,
+            graded_source={"cohort": "SPIDER dev (../shared/data/spider-midsag)", "fold": f},
+            init=args.init,
+        )
+
+
+def _modicmap(*argv: str) -> None:
+    exe = Path(sys.executable).with_name("modicmap")
+    subprocess.run([str(exe), *argv], check=False)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    folds = json.loads((args.work / "folds.json").read_text())
+    gradings = args.data / "spider-midsag" / "gradings.csv"
+    test_runs = args.work / "test_runs"
+    test_runs.mkdir(exist_ok=True)
+    for f in args.only or range(len(folds)):
+        bundle = args.work / f"fold{f}"
+        section = json.loads((bundle / "modicmap.json").read_text())["lesions"]
+        val = [s for s in section["split"]["val"] if s.isdigit()]
+        val_runs = args.work / f"val_runs{f}"
+        _modicmap(
+            "batch",
+            str(cohort_csv(args.data, args.work, val)),
+            "--out",
+            str(val_runs),
+            "--model",
+            str(bundle),
+            "--quiet",
+        )
+        calibrated = args.work / f"fold{f}_calibrated"
+        _modicmap(
+            "calibrate",
+            "--runs",
+            str(val_runs),
+            "--gradings",
+            str(gradings),
+            "--out",
+            str(calibrated),
+            "--model",
+            str(bundle),
+            "--force",
+            "--quiet",
+        )
+        _modicmap(
+            "batch",
+            str(cohort_csv(args.data, args.work, folds[f])),
+            "--out",
+            str(test_runs),
+            "--model",
+            str(calibrated),
+            "--quiet",
+        )
+    _modicmap(
+        "evaluate",
+        "--runs",
+        str(test_runs),
+        "--gradings",
+        str(gradings),
+        "--out",
+        str(args.work / "evaluation"),
+        "--force",
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("phase", choices=["train", "evaluate"])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--init", type=Path, default=None, help="stage-1 bundle (default: bundled)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--only", type=int, nargs="*", default=None)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--synthetic", type=int, default=6)
+    parser.add_argument("--paintings", type=int, default=1)
+    parser.add_argument("--max-minutes", type=float, default=15.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--redo", action="store_true")
+    args = parser.parse_args()
+    if args.init is None:
+        from modicmap.models.bundle import default_bundle_dir
+
+        args.init = default_bundle_dir()
+    {"train": cmd_train, "evaluate": cmd_evaluate}[args.phase](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The front of the pipeline shared by ``run`` and training on graded studies.
+
+read T1 and T2 -> register T2 to T1 -> T2 on the T1 grid -> vertebral bodies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from modicmap.errors import InputError
+from modicmap.io.image import LoadedImage, SeriesRole
+from modicmap.io.reader import read_image
+from modicmap.io.validate import check_same_patient
+from modicmap.models.bundle import ModelBundle
+from modicmap.pipeline.timing import StageTimer
+from modicmap.registration.rigid import register_rigid, resample_to_fixed
+from modicmap.vertebrae.result import VertebraeResult
+
+
+@dataclass(frozen=True)
+class PreparedStudy:
+    """A study read, aligned and with its vertebral bodies, in canonical arr[z, y, x]."""
+
+    t1: LoadedImage
+    t2: LoadedImage
+    t2_on_t1: sitk.Image
+    vertebrae: VertebraeResult
+    registration_json: dict[str, object]
+    warnings: tuple[str, ...]
+
+    @property
+    def spacing_zyx(self) -> tuple[float, float, float]:
+        return tuple(float(s) for s in self.t1.image.GetSpacing()[::-1])  # type: ignore[return-value]
+
+    @property
+    def t1_array(self) -> np.ndarray:
+        return sitk.GetArrayFromImage(self.t1.image)
+
+    @property
+    def t2_array(self) -> np.ndarray:
+        return sitk.GetArrayFromImage(self.t2_on_t1)
+
+
+def read_mask(path: Path) -> sitk.Image:
+    """A user's vertebral-body mask file (any label values)."""
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise InputError(path, "cannot be read as a label image") from None
+
+
+def prepare_study(
+    t1_path: Path,
+    t2_path: Path,
+    bundle: ModelBundle,
+    *,
+    register: bool = True,
+    vertebrae_mask: Path | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    allow_non_sagittal: bool = False,
+    timer: StageTimer | None = None,
+) -> PreparedStudy:
+    """Read, register and find the vertebral bodies; InputError when none are found."""
+    from modicmap.vertebrae.inference import segment_vertebrae
+    from modicmap.vertebrae.user_mask import vertebrae_from_mask
+
+    timer = timer or StageTimer()
+    warnings: list[str] = []
+    with timer.stage("read"):
+        t1 = read_image(t1_path, SeriesRole.T1, allow_non_sagittal=allow_non_sagittal)
+        t2 = read_image(t2_path, SeriesRole.T2, allow_non_sagittal=allow_non_sagittal)
+        check_same_patient(t1, t2, force=force)
+    with timer.stage("register"):
+        if register:
+            registration = register_rigid(t1.image, t2.image)
+            warnings += [f"registration: {w}" for w in registration.warnings]
+            t2_on_t1 = resample_to_fixed(t2.image, t1.image, registration.transform)
+            registration_json = registration.to_json()
+        else:
+            t2_on_t1 = resample_to_fixed(t2.image, t1.image)
+            registration_json = {"skipped": True}
+    with timer.stage("vertebrae"):
+        if vertebrae_mask is not None:
+            mask = read_mask(vertebrae_mask)
+            vertebrae = vertebrae_from_mask(mask, t1.image, str(vertebrae_mask))
+        else:
+            vertebrae = segment_vertebrae(t1.image, bundle, device=device)
+    warnings += [f"vertebrae: {w}" for w in vertebrae.warnings]
+    if not vertebrae.bodies:
+        raise InputError(t1_path, "no vertebrae found")
+    return PreparedStudy(t1, t2, t2_on_t1, vertebrae, registration_json, tuple(warnings))

@@ -1,0 +1,134 @@
+"""Learning from per-level gradings: graded bags on body crops, the MIL loss, fine-tuning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from modicmap.labels import SACRUM_CODE, vertebra_code
+from modicmap.lesions.graded import (
+    GradedVolume,
+    LevelCropSet,
+    bag_scores,
+    level_crops,
+    match_levels,
+    mil_loss,
+)
+
+L3, L4, L5 = (vertebra_code(n) for n in ("L3", "L4", "L5"))
+
+
+def _spine(bright_level: tuple[int, int] | None) -> GradedVolume:
+    """One 1-mm slice with L3, L4, L5, S1 (25 mm high, 8 mm discs); T1 bright band at the
+    endplates of ``bright_level``."""
+    rng = np.random.default_rng(0)
+    labels = np.zeros((1, 160, 80), np.uint8)
+    codes = [L3, L4, L5, SACRUM_CODE]
+    for i, code in enumerate(codes):
+        labels[0, 10 + 33 * i : 35 + 33 * i, 20:60] = code
+    t1 = rng.normal(100, 5, labels.shape).astype(np.float32)
+    t2 = rng.normal(80, 5, labels.shape).astype(np.float32)
+    if bright_level is not None:
+        upper = codes.index(bright_level[0])
+        t1[0, 31 + 33 * upper : 35 + 33 * upper, 25:55] += 60  # inferior endplate of upper
+    levels = {(L3, L4): 0, (L4, L5): 0, (L5, SACRUM_CODE): 0}
+    if bright_level is not None:
+        levels[bright_level] = 2
+    return GradedVolume("p", t1, t2, labels, (4.0, 1.0, 1.0), levels)
+
+
+def test_levels_match_gradings_through_index_from_sacrum() -> None:
+    gradings = {("7", 1): 2, ("7", 2): 0, ("8", 1): 1}
+    assert match_levels([L4, L5, SACRUM_CODE], "7", gradings) == {
+        (L5, SACRUM_CODE): 2,
+        (L4, L5): 0,
+    }
+    assert match_levels([L4, L5], "7", gradings) == {(L4, L5): 0}, "L4-L5 is index 2 always"
+
+
+def test_every_body_crop_carries_the_bags_of_its_two_levels() -> None:
+    inputs, bags, labels = level_crops(_spine((L4, L5)))
+    assert len(inputs) == 4  # L3, L4, L5, S1
+    labels_arr = np.array(labels)
+    # L3: no level above it is graded, the level below (L3-L4) is
+    assert labels_arr[0].tolist() == [-1, 0]
+    assert labels_arr[1].tolist() == [0, 2], "L4: L3-L4 above, L4-L5 (type 2) below"
+    assert labels_arr[2].tolist() == [2, 0]
+    assert labels_arr[3].tolist() == [0, -1], "the sacrum has no level below"
+    for x, b in zip(inputs, bags, strict=True):
+        assert x.shape == (2, 80, 80)
+        assert b.shape == (2, 80, 80)
+    # the bag below L4 lies in the lower half of L4's crop, the bag above in the upper half
+    rows_below = np.nonzero(bags[1][1])[0]
+    rows_above = np.nonzero(bags[1][0])[0]
+    assert rows_below.min() > rows_above.max()
+    # inputs are 0 outside the bodies
+    assert inputs[1][0][0, 0] == 0.0
+
+
+def test_bag_scores_equal_the_training_score() -> None:
+    rng = np.random.default_rng(1)
+    probability = rng.random((3, 80, 80)).astype(np.float32)
+    bags = rng.random((3, 2, 80, 80)) > 0.7
+    labels = np.array([[0, 2], [-1, 1], [0, -1]], np.int8)
+    scores = bag_scores(probability, bags, labels, k=20)
+    assert np.isnan(scores[1, 0]) and np.isnan(scores[2, 1])
+    manual = np.sort(probability[0][bags[0, 1]])[-20:].mean()
+    assert scores[0, 1] == pytest.approx(manual, rel=1e-6)
+    loss = mil_loss(
+        torch.from_numpy(probability), torch.from_numpy(bags), torch.from_numpy(labels), 20
+    )
+    graded = labels >= 0
+    s = np.clip(scores[graded], 1e-4, 1 - 1e-4)
+    y = (labels[graded] > 0).astype(float)
+    expected = -np.mean(y * np.log(s) + (1 - y) * np.log(1 - s))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -> None:
+    from modicmap.lesions.training import LesionTrainSettings, train
+    from modicmap.models.bundle import load_bundle
+
+    volumes = [_spine(level) for level in [(L3, L4), (L4, L5), (L5, SACRUM_CODE), None] * 2]
+    crops = []
+    for i, v in enumerate(volumes):
+        x, b, y = level_crops(v)
+        crops.append((f"s{i}", x, b, y))
+    graded = LevelCropSet(
+        np.array([s for s, x, _, _ in crops for _ in x]),
+        np.array([xi for _, x, _, _ in crops for xi in x], np.float32),
+        np.array([bi for _, _, b, _ in crops for bi in b], bool),
+        np.array([yi for _, _, _, y in crops for yi in y], np.int8),
+    )
+    settings = LesionTrainSettings(
+        epochs=4,
+        batch_size=8,
+        learning_rate=3e-3,
+        patience=10,
+        threads=1,
+        val_fraction=0.25,
+        test_fraction=0.0,
+    )
+    section = train(
+        tmp_path / "bundle",
+        data=None,
+        synthetic=0,
+        lumbar_vb=None,
+        paintings=0,
+        test_subjects=(),
+        settings=settings,
+        progress=False,
+        graded=graded,
+        init=None,
+    )
+    losses = [h["loss"] for h in section["history"]]
+    assert losses[-1] < losses[0], losses
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.section("grading")["rule"] == "probability"
+    assert "val_level_auc" in section["history"][0]
+    config = json.loads((tmp_path / "bundle" / "modicmap.json").read_text())
+    assert config["lesions"]["split"]["val"], "graded subjects get a validation split"

@@ -27,7 +27,7 @@ import csv
 import json
 import logging
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,7 @@ class LesionVoxels:
     t2z: np.ndarray
     truth: np.ndarray  # 0-3
     predicted: np.ndarray  # 0-3
-    centroids_used: dict[str, Any] | None = field(default=None)  # from the run's summary.json
+    centroids_used: dict[str, Any] | None = None  # from the run's summary.json
 
 
 # --- small readers that name the file on every problem ---------------------------------
@@ -203,18 +203,19 @@ def dice(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / denominator if denominator else float("nan")
 
 
-def _match_study(
-    run: Path, truth: Path, study: str
-) -> tuple[
-    list[MatchedEndplate],
-    list[MatchedLevel],
-    StudyVoxels,
-    list[str],
-    list[str],
-    list[str],
-    int,
-    int,
-]:
+@dataclass(frozen=True)
+class _StudyMatch:
+    endplates: list[MatchedEndplate]
+    levels: list[MatchedLevel]
+    voxels: StudyVoxels
+    missing_endplates: list[str]
+    extra_endplates: list[str]
+    missing_levels: list[str]
+    truth_endplates: int
+    truth_levels: int
+
+
+def _match_study(run: Path, truth: Path, study: str) -> _StudyMatch:
     truth_dir = truth / study / "truth"
     run_dir = run / study
     t_end = _read_table(truth_dir / "endplates.csv", ENDPLATE_COLUMNS)
@@ -275,7 +276,7 @@ def _match_study(
             "(both must be on the study's T1 grid)",
         )
     counts = voxel_counts(sitk.GetArrayFromImage(truth_image), sitk.GetArrayFromImage(run_image))
-    return (
+    return _StudyMatch(
         endplates,
         levels,
         StudyVoxels(study, counts),
@@ -295,28 +296,16 @@ def match_truth(runs: Path, truth: Path) -> TruthMatching:
     with_run = [s for s in studies if (runs / s / "endplates.csv").is_file()]
     if not with_run:
         raise InputError(runs, f"holds no run folder named after a study in {truth}")
-    endplates, levels, voxels = [], [], []
-    missing, extra, missing_levels = [], [], []
-    n_end = n_lev = 0
-    for study in with_run:
-        e, lv, v, m, x, ml, ne, nl = _match_study(runs, truth, study)
-        endplates += e
-        levels += lv
-        voxels.append(v)
-        missing += m
-        extra += x
-        missing_levels += ml
-        n_end += ne
-        n_lev += nl
+    matches = [_match_study(runs, truth, study) for study in with_run]
     return TruthMatching(
-        endplates=tuple(endplates),
-        levels=tuple(levels),
-        voxels=tuple(voxels),
-        truth_endplates=n_end,
-        truth_levels=n_lev,
-        unmatched_truth_endplates=tuple(missing),
-        unmatched_run_endplates=tuple(extra),
-        unmatched_truth_levels=tuple(missing_levels),
+        endplates=tuple(e for m in matches for e in m.endplates),
+        levels=tuple(lv for m in matches for lv in m.levels),
+        voxels=tuple(m.voxels for m in matches),
+        truth_endplates=sum(m.truth_endplates for m in matches),
+        truth_levels=sum(m.truth_levels for m in matches),
+        unmatched_truth_endplates=tuple(x for m in matches for x in m.missing_endplates),
+        unmatched_run_endplates=tuple(x for m in matches for x in m.extra_endplates),
+        unmatched_truth_levels=tuple(x for m in matches for x in m.missing_levels),
         studies_without_run=tuple(s for s in studies if s not in with_run),
     )
 
@@ -403,14 +392,19 @@ def dice_result(voxels: tuple[StudyVoxels, ...], *, n: int = 1000, seed: int = 0
 
 
 def _score(
-    rows: list[Any] | tuple[Any, ...], truth_attr: str, bootstrap: int
+    patients: list[str],
+    truth: list[int],
+    predicted: list[int],
+    probability: list[float],
+    bootstrap: int,
 ) -> tuple[LevelMetrics, dict[str, tuple[float, float]]]:
-    patients = np.array([getattr(r, "study", None) or getattr(r, "patient", "") for r in rows])
-    truth = np.array([getattr(r, truth_attr) for r in rows], int)
-    predicted = np.array([r.predicted for r in rows], int)
-    probability = np.array([r.probability for r in rows], float)
-    metrics = level_metrics(patients, truth, predicted, probability, bootstrap=bootstrap)
-    return metrics, bootstrap_cis(patients, truth, predicted, probability, n=bootstrap)
+    arrays = (
+        np.array(patients),
+        np.array(truth, int),
+        np.array(predicted, int),
+        np.array(probability, float),
+    )
+    return level_metrics(*arrays, bootstrap=bootstrap), bootstrap_cis(*arrays, n=bootstrap)
 
 
 def evaluate_against_truth(runs: Path, truth: Path, *, bootstrap: int = 1000) -> TruthEvaluation:
@@ -418,11 +412,23 @@ def evaluate_against_truth(runs: Path, truth: Path, *, bootstrap: int = 1000) ->
     matching = match_truth(runs, truth)
     if not matching.endplates:
         raise InputError(runs, "no endplate of any run matches a truth endplate (vertebra names)")
-    endplates, endplates_ci = _score(matching.endplates, "truth", bootstrap)
-    if matching.levels:
-        levels, levels_ci = _score(matching.levels, "graded", bootstrap)
-    else:
+    if not matching.levels:
         raise InputError(runs, "no level of any run matches a truth level (level names)")
+    e, lv = matching.endplates, matching.levels
+    endplates, endplates_ci = _score(
+        [r.study for r in e],
+        [r.truth for r in e],
+        [r.predicted for r in e],
+        [r.probability for r in e],
+        bootstrap,
+    )
+    levels, levels_ci = _score(
+        [r.patient for r in lv],
+        [r.graded for r in lv],
+        [r.predicted for r in lv],
+        [r.probability for r in lv],
+        bootstrap,
+    )
     logger.info(
         "%d studies: %d/%d endplates and %d/%d levels matched",
         len(matching.voxels),
@@ -469,7 +475,7 @@ def lesion_voxels(runs: Path, truth: Path, studies: list[str]) -> LesionVoxels |
     parts: list[tuple[np.ndarray, ...]] = []
     centroids = None
     for study in studies:
-        run_dir = run_dir_of(runs, study)
+        run_dir = runs / study
         t1_path = _find_t1(truth, run_dir, study)
         needed = [run_dir / "t2_registered.nii.gz", run_dir / "vertebrae.nii.gz"]
         if t1_path is None or not all(p.is_file() for p in needed):
@@ -503,7 +509,3 @@ def lesion_voxels(runs: Path, truth: Path, studies: list[str]) -> LesionVoxels |
     return LesionVoxels(
         *(np.concatenate([p[i] for p in parts]) for i in range(4)), centroids_used=centroids
     )
-
-
-def run_dir_of(runs: Path, study: str) -> Path:
-    return runs / study

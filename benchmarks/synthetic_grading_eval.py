@@ -1,0 +1,230 @@
+"""Grading accuracy on synthetic test studies (issue 6 acceptance), end to end.
+
+Steps, each the user-facing command:
+
+1. ``modicmap synth --out WORK/synth --n 20 --seed 777`` (seeds 777..: the default lesion
+   model trained on synthetic seeds 10000+, see ``modicmap.lesions.dataset``);
+2. ``modicmap batch WORK/synth/cohort.csv --out WORK/runs --workers 1`` (default bundle,
+   or ``--model``);
+3. ``modicmap evaluate --runs WORK/runs --truth WORK/synth --out WORK/eval``.
+
+Then diagnostics that the acceptance text needs, written beside the evaluation:
+``WORK/disagreements.csv`` (every matched endplate whose grade differs from the truth,
+with both rows' type fractions) and ``WORK/diagnostics.json``: disagreement categories,
+and an IN-SAMPLE sweep of the endplate lesion-share threshold (what the grade would be
+with ``share > t`` instead of the bundle's rule; fitted on the test studies themselves,
+so it shows the size of the threshold effect, not a result to report). Acceptance:
+endplate-level kappa >= 0.90 and per-type sensitivity >= 0.85.
+
+    python benchmarks/synthetic_grading_eval.py --work /tmp/grading-synth [--figures docs/figures]
+
+Steps whose output folder is complete are not redone (delete WORK to start over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+from modicmap.cli.main import main as modicmap
+
+THRESHOLDS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08)
+
+
+def _step(name: str, argv: list[str], done: Path, seconds: dict[str, float]) -> None:
+    if done.exists():
+        print(f"{name}: {done} exists, not redone")
+        return
+    start = time.perf_counter()
+    code = modicmap(argv)
+    seconds[name] = round(time.perf_counter() - start, 1)
+    print(f"{name}: exit {code} in {seconds[name]} s: modicmap {' '.join(argv)}")
+    if code != 0:
+        raise SystemExit(f"modicmap {argv[0]} failed with exit code {code}")
+
+
+def _rows(path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with path.open(newline="") as handle:
+        return {(r["vertebra"], r["endplate"]): r for r in csv.DictReader(handle)}
+
+
+def _fractions(row: dict[str, str]) -> np.ndarray:
+    return np.array([float(row[f"type{t}_fraction"]) for t in (1, 2, 3)])
+
+
+def diagnostics(synth: Path, runs: Path, work: Path) -> dict:
+    """Disagreeing endplates and an in-sample threshold sweep (see the module docstring)."""
+    records = []
+    for study in sorted(p.name for p in synth.iterdir() if (p / "truth").is_dir()):
+        truth, run = (
+            _rows(synth / study / "truth" / "endplates.csv"),
+            _rows(runs / study / "endplates.csv"),
+        )
+        for key in truth.keys() & run.keys():
+            records.append(
+                {
+                    "study": study,
+                    "vertebra": key[0],
+                    "endplate": key[1],
+                    "truth": int(truth[key]["modic"]),
+                    "predicted": int(run[key]["modic"]),
+                    "truth_fractions": _fractions(truth[key]),
+                    "run_fractions": _fractions(run[key]),
+                    "probability": float(run[key]["probability"]),
+                }
+            )
+    truth = np.array([r["truth"] for r in records])
+    predicted = np.array([r["predicted"] for r in records])
+    run_fractions = np.array([r["run_fractions"] for r in records])
+    share = run_fractions.sum(axis=1)
+    categories = {
+        "false_positive": int(((truth == 0) & (predicted > 0)).sum()),
+        "false_positive_share_below_1pct": int(
+            ((truth == 0) & (predicted > 0) & (share < 0.01)).sum()
+        ),
+        "false_positive_by_type": {
+            t: int(((truth == 0) & (predicted == t)).sum()) for t in (1, 2, 3)
+        },
+        "missed": int(((truth > 0) & (predicted == 0)).sum()),
+        "missed_truth_share_above_5pct": int(
+            sum(
+                1
+                for r in records
+                if r["truth"] > 0 and r["predicted"] == 0 and r["truth_fractions"].sum() > 0.05
+            )
+        ),
+        "wrong_type": int(((truth > 0) & (predicted > 0) & (truth != predicted)).sum()),
+        "wrong_type_mixed_truth": int(
+            sum(
+                1
+                for r in records
+                if r["truth"] > 0
+                and r["predicted"] > 0
+                and r["truth"] != r["predicted"]
+                and (r["truth_fractions"] > 0).sum() > 1
+            )
+        ),
+        "detected_positive": int(((truth > 0) & (predicted > 0)).sum()),
+    }
+    sweep = []
+    for t in THRESHOLDS:
+        graded = np.where(share > t, run_fractions.argmax(axis=1) + 1, 0)
+        sweep.append(
+            {
+                "share_threshold": t,
+                "kappa_presence": round(float(cohen_kappa_score(truth > 0, graded > 0)), 3),
+                "kappa_types": round(float(cohen_kappa_score(truth, graded)), 3),
+                "type_sensitivity": [
+                    round(float((graded[truth == k] == k).mean()), 3) for k in (1, 2, 3)
+                ],
+            }
+        )
+    with (work / "disagreements.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["study", "vertebra", "endplate", "truth", "predicted", "probability"]
+            + [f"truth_type{t}" for t in (1, 2, 3)]
+            + [f"run_type{t}" for t in (1, 2, 3)]
+        )
+        for r in records:
+            if r["truth"] != r["predicted"]:
+                writer.writerow(
+                    [r["study"], r["vertebra"], r["endplate"], r["truth"], r["predicted"]]
+                    + [round(r["probability"], 4)]
+                    + [round(float(v), 4) for v in r["truth_fractions"]]
+                    + [round(float(v), 4) for v in r["run_fractions"]]
+                )
+    return {
+        "endplates": len(records),
+        "categories": categories,
+        "in_sample_share_threshold_sweep": sweep,
+    }
+
+
+def _git_state(repo: Path) -> dict[str, object]:
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+        return result.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_src": git("status", "--porcelain", "--", "src").splitlines(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="working folder")
+    parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=777)
+    parser.add_argument("--model", type=Path, default=None, help="bundle (default: bundled)")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument(
+        "--figures", type=Path, default=None, help="copy the figures here as grading_synthetic_*"
+    )
+    args = parser.parse_args()
+    work = args.work
+    synth, runs, evaluation = work / "synth", work / "runs", work / "eval"
+    seconds: dict[str, float] = {}
+    _step(
+        "synth",
+        ["synth", "--out", str(synth), "--n", str(args.n), "--seed", str(args.seed), "--quiet"],
+        synth / "cohort.csv",
+        seconds,
+    )
+    batch = ["batch", str(synth / "cohort.csv"), "--out", str(runs), "--workers", "1", "--quiet"]
+    if args.model is not None:
+        batch += ["--model", str(args.model)]
+    _step("batch", batch, runs / "cohort_endplates.csv", seconds)
+    _step(
+        "evaluate",
+        [
+            *("evaluate", "--runs", str(runs), "--truth", str(synth)),
+            *("--out", str(evaluation), "--bootstrap", str(args.bootstrap), "--quiet"),
+        ],
+        evaluation / "metrics.json",
+        seconds,
+    )
+    report = json.loads((evaluation / "metrics.json").read_text())
+    endplates = report["endplates"]
+    acceptance = {
+        "kappa_presence": endplates["kappa_presence"],
+        "kappa_types": endplates["kappa_types"],
+        "type_sensitivity": [endplates["per_type"][str(t)]["sensitivity"] for t in (1, 2, 3)],
+    }
+    acceptance["met"] = bool(
+        min(acceptance["kappa_presence"], acceptance["kappa_types"]) >= 0.90
+        and min(acceptance["type_sensitivity"]) >= 0.85
+    )
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "n": args.n,
+        "seed": args.seed,
+        "model": str(args.model or "default bundle"),
+        "seconds": seconds,
+        "git": _git_state(Path(__file__).resolve().parents[1]),
+        "acceptance": acceptance,
+        "diagnostics": diagnostics(synth, runs, work),
+    }
+    (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print((evaluation / "metrics.md").read_text())
+    if args.figures is not None:
+        args.figures.mkdir(parents=True, exist_ok=True)
+        for name in ("fig2_scatter.png", "fig4_per_type.png"):
+            if (evaluation / name).is_file():
+                shutil.copy(evaluation / name, args.figures / f"grading_synthetic_{name}")
+
+
+if __name__ == "__main__":
+    main()

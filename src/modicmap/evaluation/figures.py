@@ -184,7 +184,7 @@ def per_type_figure(
                     mfc="none",
                     mec="black",
                     ms=6,
-                    label=f"Gao et al. {stat}",
+                    label="Gao et al. (abstract)" if stat == "sensitivity" else None,
                 )
         graded = [int(per_type[t].get("graded", 0)) for t in (1, 2, 3)]
         ax.set_xticks(x, [f"type {t}\n(n = {g})" for t, g in zip((1, 2, 3), graded, strict=True)])

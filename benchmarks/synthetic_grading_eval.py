@@ -150,14 +150,21 @@ def diagnostics(synth: Path, runs: Path, work: Path) -> dict:
     }
 
 
-def _git_state(repo: Path) -> dict[str, object]:
+def _code_state() -> dict[str, object]:
+    """Where the measured modicmap was imported from, and its git state when in a repo."""
+    import modicmap
+
+    package = Path(modicmap.__file__).resolve().parent
+
     def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+        result = subprocess.run(["git", *args], cwd=package, capture_output=True, text=True)
         return result.stdout.strip()
 
     return {
-        "commit": git("rev-parse", "HEAD"),
-        "uncommitted_src": git("status", "--porcelain", "--", "src").splitlines(),
+        "package": str(package),
+        "version": modicmap.__version__,
+        "commit": git("rev-parse", "HEAD") or "not a git checkout",
+        "uncommitted_src": git("status", "--porcelain", "--", ".").splitlines(),
     }
 
 
@@ -212,7 +219,7 @@ def main() -> None:
         "seed": args.seed,
         "model": str(args.model or "default bundle"),
         "seconds": seconds,
-        "git": _git_state(Path(__file__).resolve().parents[1]),
+        "code": _code_state(),
         "acceptance": acceptance,
         "diagnostics": diagnostics(synth, runs, work),
     }

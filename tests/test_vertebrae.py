@@ -173,3 +173,52 @@ def test_a_sacrum_blob_deep_in_the_pelvis_is_not_taken_for_s1() -> None:
     result = name_levels(clean_instances(body, sac, SPACING))
     assert "S1" not in names(result)
     assert NO_SACRUM in result.warnings
+
+
+def test_a_small_weak_sacrum_below_l5_is_recovered_from_its_probability() -> None:
+    body, _ = spine(5)
+    probability = np.zeros(body.shape, np.float32)
+    probability[:, 180:190, 45:55] = 0.4  # 100 mm^2, never the argmax: S1 seen faintly
+    no_class = np.zeros(body.shape, bool)
+    without = name_levels(clean_instances(body, no_class, SPACING))
+    assert "S1" not in names(without)
+    result = name_levels(
+        clean_instances(body, no_class, SPACING, sacrum_probability=probability)
+    )
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert NO_SACRUM not in result.warnings
+
+
+def test_a_pelvic_body_blob_below_the_sacrum_is_dropped_and_does_not_hide_s1() -> None:
+    body, sac = spine(5, shape=(3, 300, 120))
+    body[:, 235:265, 20:50] = True  # bladder/bowel called "body", below and in front of S1
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert result.labels[1, 250, 35] == 0
+
+
+def test_the_sacrum_is_the_candidate_with_most_probability_right_below_l5() -> None:
+    body, sac = spine(5, shape=(3, 300, 120))
+    sac[:, 200:230, 2:30] = True  # a pelvic blob in front of S1, smaller than S1
+    sac[:, 200:230, 2:30] &= np.arange(28)[None, None, :] < 14
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert result.labels[1, 185, 60] == 26 and result.labels[1, 215, 8] == 0
+
+
+def test_bodies_found_on_the_working_grid_are_named_on_the_image_grid() -> None:
+    from modicmap.vertebrae.inference import ClassProbabilities, vertebrae_from_probabilities
+
+    body, sac = spine(5)
+    working = ClassProbabilities(
+        body.astype(np.float32) * 0.9,
+        sac.astype(np.float32) * 0.9,
+        spacing_zyx=(4.0, 1.0, 1.0),
+        native_shape=(3, 520, 240),  # the image has 0.5 mm pixels
+    )
+    result = vertebrae_from_probabilities(working)
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert result.labels.shape == (3, 520, 240)
+    l1 = result.labels == 20
+    assert abs(int(l1[1].sum()) - 4 * 26 * 36) < 0.1 * 4 * 26 * 36  # area kept
+    assert result.labels[1, 2 * 18, 2 * 58] == 20

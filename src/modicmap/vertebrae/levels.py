@@ -19,34 +19,32 @@ def name_levels(instances: Instances) -> VertebraeResult:
     """VerSe-coded labels from ordered instances (1 = most superior) and the sacrum."""
     n = int(instances.labels.max())
     codes = codes_from_sacrum(n)  # lowest first
-    labels = np.zeros(instances.labels.shape, np.uint8)
     bodies: list[VertebralBody] = []
     warnings: list[str] = []
     if not instances.sacrum.any():
         warnings.append(NO_SACRUM)
     if n > len(codes):
         warnings.append(f"{n} bodies found; only {len(codes)} can be named")
+    lookup = np.zeros(n + 1, np.uint8)  # instance index -> VerSe code
     for index in range(1, n + 1):
         k = n - index  # 0 for the lowest body
-        if k >= len(codes):
-            continue
-        part = instances.labels == index
-        labels[part] = codes[k]
+        if k < len(codes):
+            lookup[index] = codes[k]
+    labels = lookup[instances.labels]
     if instances.sacrum.any():
         labels[instances.sacrum] = SACRUM_CODE
-    for code in sorted({int(c) for c in np.unique(labels) if c}):
-        part = labels == code
-        centre = ndimage.center_of_mass(part)
+    counts = np.bincount(labels.ravel(), minlength=SACRUM_CODE + 1)
+    present = [code for code in range(1, len(counts)) if counts[code]]
+    centres = ndimage.center_of_mass(labels > 0, labels, present) if present else []
+    for code, centre in zip(present, centres, strict=True):
         bodies.append(
             VertebralBody(
-                code, vertebra_name(code), int(part.sum()), tuple(float(c) for c in centre)
+                code, vertebra_name(code), int(counts[code]), tuple(float(c) for c in centre)
             )
         )
     top = [b for b in bodies if b.code != SACRUM_CODE]
-    if top:
-        first = labels == top[0].code
-        if first[:, :2, :].any():
-            warnings.append(
-                f"{top[0].name} touches the top of the image: it may be only partly visible"
-            )
+    if top and (labels[:, :2, :] == top[0].code).any():
+        warnings.append(
+            f"{top[0].name} touches the top of the image: it may be only partly visible"
+        )
     return VertebraeResult(labels=labels, bodies=tuple(bodies), warnings=tuple(warnings))

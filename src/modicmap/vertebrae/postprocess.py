@@ -47,9 +47,80 @@ def split_bodies(
 def _centroids_mm(
     labels: np.ndarray, spacing_zyx: tuple[float, float, float]
 ) -> dict[int, np.ndarray]:
-    ids = [int(i) for i in np.unique(labels) if i]
-    points = ndimage.center_of_mass(labels > 0, labels, ids)
-    return {i: np.asarray(p) * np.asarray(spacing_zyx) for i, p in zip(ids, points, strict=True)}
+    """Centre (mm) of every label; np.bincount is several times faster than
+    ``ndimage.center_of_mass`` on a 512 x 512 stack and gives the same numbers."""
+    flat = labels.ravel()
+    counts = np.bincount(flat)
+    ids = [i for i in range(1, len(counts)) if counts[i]]
+    if not ids:
+        return {}
+    sums = []
+    for axis, size in enumerate(labels.shape):
+        shape = [1, 1, 1]
+        shape[axis] = size
+        coordinate = np.broadcast_to(np.arange(size).reshape(shape), labels.shape).ravel()
+        sums.append(np.bincount(flat, weights=coordinate, minlength=len(counts)))
+    return {
+        i: np.array([sums[a][i] / counts[i] * spacing_zyx[a] for a in range(3)]) for i in ids
+    }
+
+
+def _occupied_slices(labels: np.ndarray) -> np.ndarray:
+    """Per label value, the number of sagittal slices it appears on."""
+    n = int(labels.max()) + 1
+    present = np.zeros(n, np.int64)
+    for part in labels:
+        present[np.unique(part)] += 1
+    return present
+
+
+def _find_sacrum(
+    labels: np.ndarray,
+    sacrum: np.ndarray,
+    sacrum_probability: np.ndarray | None,
+    spacing_zyx: tuple[float, float, float],
+    *,
+    min_area_mm2: float,
+    probability_threshold: float,
+    max_drop_mm: float,
+    max_shift_mm: float,
+) -> np.ndarray:
+    """The sacrum: the sacrum blob with the most probability mass right below a body.
+
+    Candidates are the sacrum-class voxels, widened (when the probability is given) by
+    the voxels outside any body whose sacrum probability reaches ``probability_threshold``:
+    the network often gives S1 a small, confident core (100-200 mm^2 on a slice) that an
+    area rule for bodies would drop. A candidate must lie within ``max_drop_mm`` below and
+    ``max_shift_mm`` in front of or behind the centre of the body just above it; blobs deep
+    in the pelvis or far from the column (bowel, bladder) are not S1.
+    """
+    candidates = sacrum.copy()
+    weight = sacrum.astype(np.float32)
+    if sacrum_probability is not None:
+        candidates |= (sacrum_probability >= probability_threshold) & (labels == 0)
+        weight = np.where(candidates, sacrum_probability, 0.0).astype(np.float32)
+    sacrum_labels, n = ndimage.label(_fill_holes_per_slice(candidates))
+    if not n:
+        return np.zeros(labels.shape, bool)
+    slice_area = spacing_zyx[1] * spacing_zyx[2]
+    sizes = np.bincount(sacrum_labels.ravel(), minlength=n + 1)
+    mass = np.bincount(sacrum_labels.ravel(), weights=weight.ravel(), minlength=n + 1)
+    occupied = np.maximum(_occupied_slices(sacrum_labels), 1)
+    bodies = list(_centroids_mm(labels, spacing_zyx).values())
+    best, best_mass = 0, 0.0
+    for i, centre in _centroids_mm(sacrum_labels, spacing_zyx).items():
+        if sizes[i] * slice_area / occupied[i] < min_area_mm2:
+            continue
+        above = [b for b in bodies if b[1] < centre[1]]
+        if bodies and not above:
+            continue  # above every body: not the sacrum
+        if above:
+            body = max(above, key=lambda b: b[1])  # the body just above the candidate
+            if centre[1] - body[1] > max_drop_mm or abs(centre[2] - body[2]) > max_shift_mm:
+                continue
+        if mass[i] > best_mass:
+            best, best_mass = i, float(mass[i])
+    return sacrum_labels == best if best else np.zeros(labels.shape, bool)
 
 
 def clean_instances(
@@ -61,21 +132,22 @@ def clean_instances(
     axis_tolerance_mm: float = 25.0,
     max_sacrum_drop_mm: float = 65.0,
     max_sacrum_shift_mm: float = 45.0,
+    min_sacrum_area_mm2: float = 60.0,
+    sacrum_threshold: float = 0.3,
+    sacrum_probability: np.ndarray | None = None,
 ) -> Instances:
     """Body instances ordered superior -> inferior, and the sacrum (see module docstring)."""
-    voxel = float(np.prod(spacing_zyx))
     slice_area = spacing_zyx[1] * spacing_zyx[2]
     labels = split_bodies(body, spacing_zyx)
     removed = 0
-    sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(labels.max() + 1))
-    n_slices = max(1, int((labels > 0).any(axis=(1, 2)).sum()))
-    for i in range(1, labels.max() + 1):
-        # compare the mean area per slice it occupies with a body's sagittal area
-        occupied = max(1, int((labels == i).any(axis=(1, 2)).sum())) if sizes[i] else 1
-        if sizes[i] and sizes[i] * slice_area / occupied < min_area_mm2:
-            labels[labels == i] = 0
-            removed += 1
-    del voxel, n_slices
+    sizes = np.bincount(labels.ravel())
+    occupied = np.maximum(_occupied_slices(labels), 1)
+    # compare the mean area per slice a blob occupies with a body's sagittal area
+    small = (sizes > 0) & (sizes * slice_area / occupied < min_area_mm2)
+    small[0] = False
+    if small.any():
+        labels[small[labels]] = 0
+        removed += int(small.sum())
     centres = _centroids_mm(labels, spacing_zyx)
     if len(centres) >= 4:  # spine axis: AP position as a smooth function of height
         ys = np.array([c[1] for c in centres.values()])
@@ -85,42 +157,40 @@ def clean_instances(
             coeffs = np.polyfit(ys[keep], xs[keep], 2 if keep.sum() >= 5 else 1)
             residual = np.abs(xs - np.polyval(coeffs, ys))
             keep = residual < max(axis_tolerance_mm, 2.5 * np.median(residual[keep]))
-        for (i, _), ok in zip(centres.items(), keep, strict=True):
-            if not ok:
-                labels[labels == i] = 0
-                removed += 1
-    # the sacrum: the largest sacrum-class blob below the lowest body's centre
-    sacrum_labels, n = ndimage.label(_fill_holes_per_slice(sacrum))
-    sacrum_mask = np.zeros(body.shape, bool)
-    centres = _centroids_mm(labels, spacing_zyx)
-    if n:
-        lowest = max(centres.values(), key=lambda c: c[1]) if centres else None
-        sizes = ndimage.sum_labels(
-            np.ones_like(sacrum_labels), sacrum_labels, index=np.arange(n + 1)
-        )
-        best, best_size = 0, 0.0
-        for i, centre in _centroids_mm(sacrum_labels, spacing_zyx).items():
-            # S1 sits right below L5: a "sacrum" blob deep in the pelvis or away from the
-            # column (bowel, bladder, presacral tissue) is not it
-            near = lowest is None or (
-                0 < centre[1] - lowest[1] < max_sacrum_drop_mm
-                and abs(centre[2] - lowest[2]) < max_sacrum_shift_mm
-            )
-            if near and sizes[i] * slice_area > min_area_mm2 and sizes[i] > best_size:
-                best, best_size = i, sizes[i]
-        if best:
-            sacrum_mask = sacrum_labels == best
-            # body fragments mostly inside the sacrum's extent belong to it
-            grown = ndimage.binary_dilation(sacrum_mask, iterations=2)
-            for i in [int(v) for v in np.unique(labels) if v]:
-                part = labels == i
-                if (part & grown).sum() > 0.5 * part.sum():
-                    sacrum_mask |= part
-                    labels[part] = 0
+        drop = np.zeros(int(labels.max()) + 1, bool)
+        drop[[i for i, ok in zip(centres, keep, strict=True) if not ok]] = True
+        labels[drop[labels]] = 0
+        removed += int(drop.sum())
+    sacrum_mask = _find_sacrum(
+        labels,
+        sacrum,
+        sacrum_probability,
+        spacing_zyx,
+        min_area_mm2=min_sacrum_area_mm2,
+        probability_threshold=sacrum_threshold,
+        max_drop_mm=max_sacrum_drop_mm,
+        max_shift_mm=max_sacrum_shift_mm,
+    )
+    if sacrum_mask.any():
+        # nothing below the sacrum is a lumbar body: a "body" whose centre lies lower than
+        # the sacrum's is bowel, bladder or presacral tissue
+        sacrum_y = _centroids_mm(sacrum_mask.astype(np.int32), spacing_zyx)[1][1]
+        drop = np.zeros(int(labels.max()) + 1, bool)
+        for i, centre in _centroids_mm(labels, spacing_zyx).items():
+            drop[i] = centre[1] > sacrum_y
+        labels[drop[labels]] = 0
+        removed += int(drop.sum())
+        # body fragments mostly inside the sacrum's extent belong to it
+        grown = ndimage.binary_dilation(sacrum_mask, iterations=2)
+        for i in [int(v) for v in np.unique(labels) if v]:
+            part = labels == i
+            if (part & grown).sum() > 0.5 * part.sum():
+                sacrum_mask |= part
+                labels[part] = 0
     # order superior -> inferior by centroid height
     centres = _centroids_mm(labels, spacing_zyx)
     order = sorted(centres, key=lambda i: centres[i][1])
-    ordered = np.zeros(labels.shape, np.int32)
-    for new, old in enumerate(order, start=1):
-        ordered[labels == old] = new
+    lookup = np.zeros(int(labels.max()) + 1, np.int32)
+    lookup[order] = np.arange(1, len(order) + 1)
+    ordered = lookup[labels]
     return Instances(labels=ordered, sacrum=sacrum_mask, removed=removed)

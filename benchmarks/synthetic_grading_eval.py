@@ -150,6 +150,73 @@ def diagnostics(synth: Path, runs: Path, work: Path) -> dict:
     }
 
 
+def typing_ceiling(synth: Path, runs: Path) -> dict[str, dict[str, object]]:
+    """Endplate grades from the TRUTH lesion mask, typed as the pipeline types (nearest
+    centroid per voxel, the bundle's paper centroids, plurality per endplate region, share
+    threshold 0), in two z-spaces: within the truth bodies and within the run's bodies. A
+    third variant types each endplate by the nearest centroid of the MEAN (T1 z, T2 z) of
+    its lesion voxels. What a perfect lesion detector would reach with this typing."""
+    import SimpleITK as sitk
+
+    from modicmap.grading.endplates import endplate_regions
+    from modicmap.grading.grade import grade_endplates
+    from modicmap.grading.typing import PAPER_CENTROIDS, type_voxels
+    from modicmap.labels import vertebra_name
+    from modicmap.lesions.zscore import zscore_maps
+
+    def read(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
+        image = sitk.DICOMOrient(sitk.ReadImage(str(path)), "PIR")
+        spacing = image.GetSpacing()
+        return sitk.GetArrayFromImage(image), (spacing[2], spacing[1], spacing[0])
+
+    centroids = np.array(PAPER_CENTROIDS.means)
+    pairs: dict[str, tuple[list[int], list[int]]] = {
+        "voxel_typing_truth_bodies": ([], []),
+        "voxel_typing_run_bodies": ([], []),
+        "mean_z_typing_truth_bodies": ([], []),
+    }
+    for study in sorted(p.name for p in synth.iterdir() if (p / "truth").is_dir()):
+        t1, spacing = read(synth / study / "t1.nii.gz")
+        t2, _ = read(runs / study / "t2_registered.nii.gz")
+        lesion = read(synth / study / "truth" / "modic_map.nii.gz")[0] > 0
+        truth_bodies = read(synth / study / "truth" / "vertebrae.nii.gz")[0].astype(np.int32)
+        run_bodies = read(runs / study / "vertebrae.nii.gz")[0].astype(np.int32)
+        truth = {
+            k: int(r["modic"]) for k, r in _rows(synth / study / "truth" / "endplates.csv").items()
+        }
+        for name, bodies in (("truth", truth_bodies), ("run", run_bodies)):
+            z = zscore_maps(t1.astype(np.float32), t2.astype(np.float32), bodies)
+            typed = type_voxels(z.t1z, z.t2z, lesion, PAPER_CENTROIDS).astype(np.uint8)
+            for row in grade_endplates(typed, truth_bodies, spacing, threshold=0.0):
+                key = (row.vertebra, row.endplate)
+                if key in truth:
+                    pairs[f"voxel_typing_{name}_bodies"][0].append(truth[key])
+                    pairs[f"voxel_typing_{name}_bodies"][1].append(row.modic)
+            if name == "truth":
+                for (code, side), region in endplate_regions(truth_bodies, spacing).items():
+                    key = (vertebra_name(code), str(side))
+                    voxels = region & lesion
+                    graded = 0
+                    if voxels.any():
+                        mean = np.array([z.t1z[voxels].mean(), z.t2z[voxels].mean()])
+                        graded = int(np.argmin(((centroids - mean) ** 2).sum(axis=1))) + 1
+                    if key in truth:
+                        pairs["mean_z_typing_truth_bodies"][0].append(truth[key])
+                        pairs["mean_z_typing_truth_bodies"][1].append(graded)
+    out: dict[str, dict[str, object]] = {}
+    for name, (t, p) in pairs.items():
+        truth_arr, graded_arr = np.array(t), np.array(p)
+        out[name] = {
+            "endplates": int(truth_arr.size),
+            "kappa_presence": round(float(cohen_kappa_score(truth_arr > 0, graded_arr > 0)), 3),
+            "kappa_types": round(float(cohen_kappa_score(truth_arr, graded_arr)), 3),
+            "type_sensitivity": [
+                round(float((graded_arr[truth_arr == k] == k).mean()), 3) for k in (1, 2, 3)
+            ],
+        }
+    return out
+
+
 def _code_state() -> dict[str, object]:
     """Where the measured modicmap was imported from, and its git state when in a repo."""
     import modicmap
@@ -222,6 +289,7 @@ def main() -> None:
         "code": _code_state(),
         "acceptance": acceptance,
         "diagnostics": diagnostics(synth, runs, work),
+        "typing_ceiling_with_truth_lesion_mask": typing_ceiling(synth, runs),
     }
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -12,7 +12,14 @@ from sklearn.metrics import cohen_kappa_score, f1_score
 
 from images import PIR_DIRECTION
 from modicmap.cli.main import main
-from modicmap.evaluation.voxel import bootstrap_cis, dice, dice_result, match_truth, voxel_counts
+from modicmap.evaluation.voxel import (
+    body_name_map,
+    bootstrap_cis,
+    dice,
+    dice_result,
+    match_truth,
+    voxel_counts,
+)
 
 SHAPE = (3, 24, 16)  # z, y, x: 3 sagittal slices
 ENDPLATE_HEADER = (
@@ -244,6 +251,9 @@ def test_evaluate_truth_cli_writes_metrics_and_figures(tmp_path: Path) -> None:
     lo, hi = endplates["ci95"]["accuracy"]
     assert lo <= endplates["accuracy"] <= hi
     assert report["levels"]["levels"] == 2 and report["levels"]["kappa_presence"] == 1.0
+    # no naming errors here: pairing by body overlap gives the same 6 endplates
+    assert report["endplates_matched_by_body_overlap"]["levels"] == 6
+    assert report["matching"]["bodies_named_differently"] == []
     dice = report["voxel_dice"]
     # lesion voxels over both studies (identical maps): TP 48, FP 24, FN 48
     assert dice["pooled"]["lesion"] == pytest.approx(2 * 48 / (2 * 48 + 24 + 48))
@@ -332,3 +342,43 @@ def test_gradings_mode_also_writes_the_per_type_figure_and_intervals(tmp_path: P
     assert report["metrics"]["per_type"]["2"]["sensitivity"] == pytest.approx(0.5)
     assert set(report["ci95"]) >= {"kappa_presence", "type2_sensitivity", "type3_specificity"}
     assert (out / "fig4_per_type.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_body_names_map_to_the_truth_body_they_overlap_most() -> None:
+    truth = np.zeros((1, 12, 4), np.uint8)
+    truth[0, 0:4] = 23  # L4
+    truth[0, 6:10] = 24  # L5
+    run = np.zeros_like(truth)
+    run[0, 0:3] = 22  # the run calls L4 "L3" ...
+    run[0, 3:4] = 21  # ... and a sliver of it "L2" (split: the larger part wins)
+    run[0, 6:10] = 23  # and L5 "L4"
+    run[0, 11:12] = 26  # a body where the truth has none: left out
+    assert body_name_map(truth, run) == {"L3": "L4", "L4": "L5"}
+
+
+def test_endplates_paired_by_body_overlap_undo_a_naming_shift(tmp_path: Path) -> None:
+    runs, truth = _cohort(tmp_path)
+    # study s2's run names every body one level too high (L4 -> L3, L5 -> L4)
+    vertebrae = sitk.GetArrayFromImage(sitk.ReadImage(str(runs / "s2" / "vertebrae.nii.gz")))
+    sitk.WriteImage(
+        _image(np.where(vertebrae > 0, vertebrae - 1, 0)), str(runs / "s2" / "vertebrae.nii.gz")
+    )
+    (runs / "s2" / "endplates.csv").write_text(
+        "\n".join(
+            [
+                ENDPLATE_HEADER,
+                "L3,superior,2,0,0.2,0,80,0.8",
+                "L3,inferior,0,0,0,0,0,0.3",
+                "L4,superior,0,0,0,0,0,0.1",
+            ]
+        )
+        + "\n"
+    )
+    matching = match_truth(runs, truth)
+    by_name = {(e.study, e.vertebra, e.endplate): e.predicted for e in matching.endplates}
+    by_overlap = {
+        (e.study, e.vertebra, e.endplate): e.predicted for e in matching.endplates_by_overlap
+    }
+    assert by_name[("s2", "L4", "superior")] == 0  # compared with the run's "L4" = truth L5
+    assert by_overlap[("s2", "L4", "superior")] == 2  # compared with the same body
+    assert set(matching.renamed_bodies) == {"s2: run L3 = truth L4", "s2: run L4 = truth L5"}

@@ -141,6 +141,19 @@ def _truth_table(report: dict[str, Any]) -> str:
     ]
     lines += _scored_table("Endplates", report["endplates"], "endplates")
     lines += _scored_table("Levels", report["levels"], "levels")
+    if report.get("endplates_matched_by_body_overlap"):
+        lines += _scored_table(
+            "Endplates paired by body overlap (level-naming errors undone)",
+            report["endplates_matched_by_body_overlap"],
+            "endplates",
+        )
+        renamed = m["bodies_named_differently"]
+        lines += [
+            f"Run bodies named differently from the truth body they overlap most: {len(renamed)}"
+            + (" (" + "; ".join(renamed[:20]) + (" ..." if len(renamed) > 20 else "") + ")")
+            * bool(renamed),
+            "",
+        ]
     lines += [
         "## Voxel Dice (truth modic_map vs run modic_map)",
         "",

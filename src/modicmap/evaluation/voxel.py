@@ -38,6 +38,7 @@ from sklearn.metrics import cohen_kappa_score, roc_auc_score
 from modicmap.errors import InputError
 from modicmap.evaluation.gradings import MatchedLevel
 from modicmap.evaluation.metrics import LevelMetrics, level_metrics
+from modicmap.labels import vertebra_name
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class TruthMatching:
     unmatched_run_endplates: tuple[str, ...]
     unmatched_truth_levels: tuple[str, ...]
     studies_without_run: tuple[str, ...]
+    # endplates matched through the body each run body overlaps most (naming errors undone)
+    endplates_by_overlap: tuple[MatchedEndplate, ...] = ()
+    renamed_bodies: tuple[str, ...] = ()  # "study: run L4 = truth L5"
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -87,6 +91,8 @@ class TruthMatching:
             "unmatched_run_endplates": list(self.unmatched_run_endplates),
             "unmatched_truth_levels": list(self.unmatched_truth_levels),
             "studies_without_run": list(self.studies_without_run),
+            "matched_endplates_by_overlap": len(self.endplates_by_overlap),
+            "bodies_named_differently": list(self.renamed_bodies),
         }
 
 
@@ -106,12 +112,22 @@ class TruthEvaluation:
     levels: LevelMetrics
     levels_ci95: dict[str, tuple[float, float]]
     dice: DiceResult
+    # endplates paired through body overlap instead of names: grading without naming errors
+    endplates_by_overlap: LevelMetrics | None = None
+    endplates_by_overlap_ci95: dict[str, tuple[float, float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        by_overlap = None
+        if self.endplates_by_overlap is not None:
+            by_overlap = {
+                **self.endplates_by_overlap.to_json(),
+                "ci95": self.endplates_by_overlap_ci95,
+            }
         return {
             "matching": self.matching.summary(),
             "endplates": {**self.endplates.to_json(), "ci95": self.endplates_ci95},
             "levels": {**self.levels.to_json(), "ci95": self.levels_ci95},
+            "endplates_matched_by_body_overlap": by_overlap,
             "voxel_dice": asdict(self.dice),
         }
 
@@ -203,6 +219,56 @@ def dice(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / denominator if denominator else float("nan")
 
 
+def body_name_map(truth_bodies: np.ndarray, run_bodies: np.ndarray) -> dict[str, str]:
+    """Run body name -> name of the truth body it overlaps most.
+
+    Pairs are taken by decreasing overlap and each truth body only once, so a run body
+    split in two maps its larger part; run bodies that overlap no truth body are left out.
+    """
+    pairs = []
+    for code in (int(c) for c in np.unique(run_bodies) if c != 0):
+        labels, counts = np.unique(truth_bodies[run_bodies == code], return_counts=True)
+        keep = labels != 0
+        if keep.any():
+            best = int(np.argmax(counts[keep]))
+            pairs.append((int(counts[keep][best]), code, int(labels[keep][best])))
+    names: dict[str, str] = {}
+    taken: set[int] = set()
+    for _, run_code, truth_code in sorted(pairs, reverse=True):
+        if truth_code not in taken:
+            taken.add(truth_code)
+            names[vertebra_name(run_code)] = vertebra_name(truth_code)
+    return names
+
+
+def _pair_endplates(
+    study: str,
+    truth_rows: list[dict[str, str]],
+    run_rows: dict[tuple[str, str], dict[str, str]],
+    truth_path: Path,
+    run_path: Path,
+) -> tuple[list[MatchedEndplate], list[str]]:
+    """Truth rows paired with the run row of the same (vertebra, endplate) key."""
+    matched, missing = [], []
+    for row in truth_rows:
+        key = (row["vertebra"].strip(), row["endplate"].strip())
+        found = run_rows.get(key)
+        if found is None:
+            missing.append(f"{study} {key[0]} {key[1]}")
+            continue
+        matched.append(
+            MatchedEndplate(
+                study,
+                key[0],
+                key[1],
+                _int(row["modic"], truth_path, "modic"),
+                _int(found["modic"], run_path, "modic"),
+                _float(found["probability"], run_path, "probability"),
+            )
+        )
+    return matched, missing
+
+
 @dataclass(frozen=True)
 class _StudyMatch:
     endplates: list[MatchedEndplate]
@@ -213,6 +279,8 @@ class _StudyMatch:
     missing_levels: list[str]
     truth_endplates: int
     truth_levels: int
+    endplates_by_overlap: list[MatchedEndplate]
+    renamed_bodies: list[str]
 
 
 def _match_study(run: Path, truth: Path, study: str) -> _StudyMatch:
@@ -228,24 +296,9 @@ def _match_study(run: Path, truth: Path, study: str) -> _StudyMatch:
 
     run_endplates = {endplate_key(r): r for r in r_end}
     truth_keys = {endplate_key(r) for r in t_end}
-    endplates, missing = [], []
-    for row in t_end:
-        key = endplate_key(row)
-        found = run_endplates.get(key)
-        if found is None:
-            missing.append(f"{study} {key[0]} {key[1]}")
-            continue
-        path = run_dir / "endplates.csv"
-        endplates.append(
-            MatchedEndplate(
-                study,
-                key[0],
-                key[1],
-                _int(row["modic"], truth_dir / "endplates.csv", "modic"),
-                _int(found["modic"], path, "modic"),
-                _float(found["probability"], path, "probability"),
-            )
-        )
+    endplates, missing = _pair_endplates(
+        study, t_end, run_endplates, truth_dir / "endplates.csv", run_dir / "endplates.csv"
+    )
     extra = [f"{study} {v} {e}" for v, e in run_endplates if (v, e) not in truth_keys]
 
     run_levels = {r["level"].strip(): r for r in r_lev}
@@ -276,6 +329,20 @@ def _match_study(run: Path, truth: Path, study: str) -> _StudyMatch:
             "(both must be on the study's T1 grid)",
         )
     counts = voxel_counts(sitk.GetArrayFromImage(truth_image), sitk.GetArrayFromImage(run_image))
+    truth_bodies = read_label_map(truth_dir / "vertebrae.nii.gz")
+    run_bodies = read_label_map(run_dir / "vertebrae.nii.gz")
+    if not _same_grid(truth_bodies, run_bodies):
+        raise InputError(run_dir / "vertebrae.nii.gz", "grid differs from the truth vertebrae")
+    try:
+        names = body_name_map(
+            sitk.GetArrayFromImage(truth_bodies), sitk.GetArrayFromImage(run_bodies)
+        )
+    except ValueError as exc:
+        raise InputError(run_dir / "vertebrae.nii.gz", str(exc)) from None
+    renamed = {(names[v], e): row for (v, e), row in run_endplates.items() if v in names}
+    by_overlap, _ = _pair_endplates(
+        study, t_end, renamed, truth_dir / "endplates.csv", run_dir / "endplates.csv"
+    )
     return _StudyMatch(
         endplates,
         levels,
@@ -285,6 +352,8 @@ def _match_study(run: Path, truth: Path, study: str) -> _StudyMatch:
         missing_levels,
         len(t_end),
         len(t_lev),
+        by_overlap,
+        [f"{study}: run {r} = truth {t}" for r, t in names.items() if r != t],
     )
 
 
@@ -307,6 +376,8 @@ def match_truth(runs: Path, truth: Path) -> TruthMatching:
         unmatched_run_endplates=tuple(x for m in matches for x in m.extra_endplates),
         unmatched_truth_levels=tuple(x for m in matches for x in m.missing_levels),
         studies_without_run=tuple(s for s in studies if s not in with_run),
+        endplates_by_overlap=tuple(e for m in matches for e in m.endplates_by_overlap),
+        renamed_bodies=tuple(x for m in matches for x in m.renamed_bodies),
     )
 
 
@@ -407,6 +478,18 @@ def _score(
     return level_metrics(*arrays, bootstrap=bootstrap), bootstrap_cis(*arrays, n=bootstrap)
 
 
+def _score_endplates(
+    rows: tuple[MatchedEndplate, ...], bootstrap: int
+) -> tuple[LevelMetrics, dict[str, tuple[float, float]]]:
+    return _score(
+        [r.study for r in rows],
+        [r.truth for r in rows],
+        [r.predicted for r in rows],
+        [r.probability for r in rows],
+        bootstrap,
+    )
+
+
 def evaluate_against_truth(runs: Path, truth: Path, *, bootstrap: int = 1000) -> TruthEvaluation:
     """Per-endplate, per-level and voxel metrics of the runs in ``runs`` against ``truth``."""
     matching = match_truth(runs, truth)
@@ -414,14 +497,8 @@ def evaluate_against_truth(runs: Path, truth: Path, *, bootstrap: int = 1000) ->
         raise InputError(runs, "no endplate of any run matches a truth endplate (vertebra names)")
     if not matching.levels:
         raise InputError(runs, "no level of any run matches a truth level (level names)")
-    e, lv = matching.endplates, matching.levels
-    endplates, endplates_ci = _score(
-        [r.study for r in e],
-        [r.truth for r in e],
-        [r.predicted for r in e],
-        [r.probability for r in e],
-        bootstrap,
-    )
+    endplates, endplates_ci = _score_endplates(matching.endplates, bootstrap)
+    lv = matching.levels
     levels, levels_ci = _score(
         [r.patient for r in lv],
         [r.graded for r in lv],
@@ -429,6 +506,9 @@ def evaluate_against_truth(runs: Path, truth: Path, *, bootstrap: int = 1000) ->
         [r.probability for r in lv],
         bootstrap,
     )
+    by_overlap = by_overlap_ci = None
+    if matching.endplates_by_overlap:
+        by_overlap, by_overlap_ci = _score_endplates(matching.endplates_by_overlap, bootstrap)
     logger.info(
         "%d studies: %d/%d endplates and %d/%d levels matched",
         len(matching.voxels),
@@ -444,6 +524,8 @@ def evaluate_against_truth(runs: Path, truth: Path, *, bootstrap: int = 1000) ->
         levels=levels,
         levels_ci95=levels_ci,
         dice=dice_result(matching.voxels, n=bootstrap),
+        endplates_by_overlap=by_overlap,
+        endplates_by_overlap_ci95=by_overlap_ci,
     )
 
 

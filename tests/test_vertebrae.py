@@ -222,3 +222,45 @@ def test_bodies_found_on_the_working_grid_are_named_on_the_image_grid() -> None:
     l1 = result.labels == 20
     assert abs(int(l1[1].sum()) - 4 * 26 * 36) < 0.1 * 4 * 26 * 36  # area kept
     assert result.labels[1, 2 * 18, 2 * 58] == 20
+
+
+def test_a_sacrum_core_wrapped_by_the_lowest_body_makes_that_body_s1() -> None:
+    body, _ = spine(6, shape=(3, 260, 120))  # the network called S1 "body" ...
+    core = np.zeros(body.shape, bool)
+    core[:, 185:195, 55:66] = True  # ... except a small core inside it
+    body &= ~core
+    result = name_levels(clean_instances(body, core, SPACING))
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert result.labels[1, 176, 45] == 26  # the whole lowest body, not just the core
+
+
+def test_a_separate_sacrum_below_l5_does_not_swallow_l5() -> None:
+    body, sac = spine(5, gap=2)  # S1 right below L5, touching it across a thin disc
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+
+
+def test_intensity_variants_stay_in_0_1_and_brighten_a_dark_image() -> None:
+    from modicmap.vertebrae.inference import INTENSITY_VARIANTS, _network_input
+
+    rng = np.random.default_rng(0)
+    dark = rng.gamma(1.0, 10.0, (2, 40, 40)).astype(np.float32)  # most voxels dark
+    base = _network_input(dark, INTENSITY_VARIANTS[0])
+    for variant in INTENSITY_VARIANTS[1:]:
+        x = _network_input(dark, variant)
+        assert x.shape == dark.shape and x.min() >= 0 and x.max() <= 1
+        assert np.median(x) > np.median(base)
+    with pytest.raises(ValueError, match="unknown intensity variant"):
+        _network_input(dark, "sepia")
+
+
+def test_plausibility_prefers_a_sacrum_and_no_missing_body() -> None:
+    from modicmap.vertebrae.inference import plausibility
+
+    body, sac = spine(5)
+    complete = name_levels(clean_instances(body, sac, SPACING))
+    body[:, 73:99, :] = False  # L3 missed
+    holed = name_levels(clean_instances(body, sac, SPACING))
+    no_sacrum = name_levels(clean_instances(*spine(5, sacrum=False), SPACING))
+    assert plausibility(complete, 1.0) == (True, True, True)
+    assert plausibility(complete, 1.0) > plausibility(holed, 1.0) > plausibility(no_sacrum, 1.0)

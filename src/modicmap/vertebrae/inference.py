@@ -59,14 +59,44 @@ def _resize(array: np.ndarray, shape: tuple[int, int], order: int) -> np.ndarray
     return out[..., : shape[0], : shape[1]]
 
 
+#: input intensity variants, tried in this order while the result looks implausible (no
+#: sacrum, a missing body, fewer than five bodies): the network was trained on percentile-
+#: scaled images, but on dark, low-contrast T1 slices (fat far brighter than marrow) it
+#: misses bodies that it finds after a gamma of 0.5 or histogram equalisation. Measured on
+#: the 228 SPIDER dev slices: sacrum found 212 -> 223, slices with a missing body 14 -> 4.
+INTENSITY_VARIANTS = ("percentile", "gamma-0.5", "equalised")
+
+
+def _network_input(array: np.ndarray, variant: str) -> np.ndarray:
+    scaled = normalise(array)
+    if variant == "percentile":
+        return scaled
+    if variant == "gamma-0.5":
+        return np.sqrt(scaled)
+    if variant == "equalised":
+        from skimage.exposure import equalize_hist
+
+        return np.stack([equalize_hist(s) for s in scaled]).astype(np.float32)
+    raise ValueError(f"unknown intensity variant {variant!r}; one of {INTENSITY_VARIANTS}")
+
+
 def predict_probabilities(
-    image: sitk.Image, bundle: ModelBundle, *, device: str = "cpu", batch_size: int = 8
+    image: sitk.Image,
+    bundle: ModelBundle,
+    *,
+    device: str = "cpu",
+    batch_size: int = 8,
+    variant: str = "percentile",
+    network: tuple | None = None,
 ) -> ClassProbabilities:
-    """Body and sacrum probabilities on the working grid of the image's sagittal slices."""
+    """Body and sacrum probabilities on the working grid of the image's sagittal slices.
+
+    ``network``: a ``(model, spec)`` pair from :func:`load_network`, to load it only once.
+    """
     import torch
 
-    model, spec = load_network(bundle, device)
-    array = normalise(sitk.GetArrayFromImage(image).astype(np.float32))
+    model, spec = network or load_network(bundle, device)
+    array = _network_input(sitk.GetArrayFromImage(image).astype(np.float32), variant)
     sy, sx = image.GetSpacing()[1], image.GetSpacing()[0]
     rows = max(16, round(array.shape[1] * sy / spec.working_spacing_mm))
     cols = max(16, round(array.shape[2] * sx / spec.working_spacing_mm))
@@ -141,10 +171,44 @@ def vertebrae_from_probabilities(probabilities: ClassProbabilities) -> Vertebrae
     )
 
 
+def plausibility(result: VertebraeResult, spacing_y_mm: float) -> tuple[bool, bool, bool]:
+    """(sacrum found, no body missing between two found ones, at least five bodies).
+
+    A body is taken as missing when two neighbours lie more than 1.6 times the median
+    centre-to-centre distance apart. Tuples compare left to right: the sacrum counts most.
+    """
+    ys = [b.centroid_zyx[1] * spacing_y_mm for b in result.bodies if b.name != "S1"]
+    steps = np.diff(ys)
+    gap = len(steps) >= 2 and bool(steps.max() > 1.6 * np.median(steps))
+    return result.has_sacrum, not gap, len(ys) >= 5
+
+
 def segment_vertebrae(
     image: sitk.Image, bundle: ModelBundle, *, device: str = "cpu"
 ) -> VertebraeResult:
-    """Vertebral bodies of a canonical image, named from the sacrum (VerSe codes)."""
-    result = vertebrae_from_probabilities(predict_probabilities(image, bundle, device=device))
+    """Vertebral bodies of a canonical image, named from the sacrum (VerSe codes).
+
+    The first, plain pass is kept unless it looks implausible (:func:`plausibility`);
+    then the other intensity variants are tried and the most plausible result is kept.
+    """
+    network = load_network(bundle, device)
+
+    def attempt(variant: str) -> tuple[tuple[bool, bool, bool], VertebraeResult, str]:
+        probabilities = predict_probabilities(
+            image, bundle, device=device, variant=variant, network=network
+        )
+        result = vertebrae_from_probabilities(probabilities)
+        return plausibility(result, image.GetSpacing()[1]), result, variant
+
+    best = attempt(INTENSITY_VARIANTS[0])
+    for variant in INTENSITY_VARIANTS[1:]:
+        if all(best[0]):
+            break
+        tried = attempt(variant)
+        if tried[0] > best[0]:
+            best = tried
+    _score, result, variant = best
+    if variant != INTENSITY_VARIANTS[0]:
+        logger.info("vertebrae: input intensities %s gave the most plausible result", variant)
     logger.info("vertebrae: %s", ", ".join(b.name for b in result.bodies) or "none")
     return result

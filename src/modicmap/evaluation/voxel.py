@@ -8,7 +8,10 @@ same name.
 
 - Endplates match by (vertebra, endplate), levels by their name (``L4-L5``); a truth
   row the run did not report (body not found, or named differently) is counted as
-  unmatched, never silently scored or dropped.
+  unmatched, never silently scored or dropped. Names are what users read, so this is
+  the headline pairing. A second pairing goes through the bodies themselves: each run
+  body takes the name of the truth body it overlaps most (:func:`body_name_map`), which
+  separates grading errors from level-naming errors.
 - Endplate and level tables are scored with :func:`modicmap.evaluation.metrics.level_metrics`
   (presence and 4-class kappa, accuracy, sensitivity, specificity, per type, confusion,
   ROC AUC of the ``probability`` column); :func:`bootstrap_cis` adds 95 % percentile

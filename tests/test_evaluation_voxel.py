@@ -87,7 +87,7 @@ def test_bootstrap_resamples_patients_not_endplates() -> None:
     patients = np.array(["a"] * 10 + ["b"] * 10)
     truth = np.array([1, 0] * 10)
     predicted = np.concatenate([truth[:10], 1 - truth[10:]])
-    ci = bootstrap_cis(patients, truth, predicted, predicted.astype(float), n=200)
+    ci = bootstrap_cis(patients, truth, predicted, predicted.astype(float), n=100)
     assert ci["accuracy"] == (0.0, 1.0)
 
 

@@ -37,7 +37,10 @@ def _scatter_panel(
     title: str,
     rng: np.random.Generator,
     max_points: int,
+    reference: Sequence[tuple[tuple[float, float], tuple[float, float]]] | None = None,
 ) -> None:
+    """One scatter of lesion voxels by type; ``centroids`` drawn as X with 1-sd ellipses,
+    ``reference`` centroids (for comparison) as open circles."""
     from matplotlib.patches import Ellipse
 
     for t in (1, 2, 3):
@@ -59,6 +62,9 @@ def _scatter_panel(
             Ellipse(mean, 2 * sd[0], 2 * sd[1], fill=False, lw=1.5, ls="--", color=TYPE_COLOURS[t])
         )
         ax.plot(*mean, marker="X", ms=11, color=TYPE_COLOURS[t], mec="black", mew=1.0)
+    for t, (mean, _) in enumerate(reference or (), start=1):
+        ax.plot(*mean, marker="o", ms=12, mfc="white", mec="black", mew=1.5, alpha=0.9)
+        ax.plot(*mean, marker=".", ms=6, color=TYPE_COLOURS[t])
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
     ax.set_xlim(-4, 5)
@@ -86,23 +92,12 @@ def _centroids_of(t1z: np.ndarray, t2z: np.ndarray, types: np.ndarray) -> list[A
 
 
 def scatter_figure(voxels: LesionVoxels, path: Path, *, max_points: int = 4000) -> Path:
-    """Fig. 2: truth lesion voxels by truth type with their centroids (mean, sd ellipse),
-    beside the run's lesion voxels by the type the run gave them, with the centroids the
-    run typed with (from its summary.json)."""
+    """Fig. 2: truth lesion voxels by truth type with their centroids (mean, sd ellipse)
+    and, as open circles, the centroids the run typed with (from its summary.json); beside
+    it the run's lesion voxels by the type the run gave them, with those centroids."""
     plt = _pyplot()
     rng = np.random.default_rng(0)
     fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
-    truth_centroids = _centroids_of(voxels.t1z, voxels.t2z, voxels.truth)
-    _scatter_panel(
-        axes[0],
-        voxels.t1z,
-        voxels.t2z,
-        voxels.truth,
-        truth_centroids,
-        "truth lesion voxels, truth type\n(X, dashed: their mean and 1 sd)",
-        rng,
-        max_points,
-    )
     used = None
     if voxels.centroids_used:
         used = list(
@@ -112,6 +107,17 @@ def scatter_figure(voxels: LesionVoxels, path: Path, *, max_points: int = 4000) 
                 strict=True,
             )
         )
+    _scatter_panel(
+        axes[0],
+        voxels.t1z,
+        voxels.t2z,
+        voxels.truth,
+        _centroids_of(voxels.t1z, voxels.t2z, voxels.truth),
+        "truth lesion voxels, truth type\n(X, dashed: their mean and 1 sd; o: centroids used)",
+        rng,
+        max_points,
+        reference=used,
+    )
     _scatter_panel(
         axes[1],
         voxels.t1z,

@@ -264,3 +264,24 @@ def test_plausibility_prefers_a_sacrum_and_no_missing_body() -> None:
     no_sacrum = name_levels(clean_instances(*spine(5, sacrum=False), SPACING))
     assert plausibility(complete, 1.0) == (True, True, True)
     assert plausibility(complete, 1.0) > plausibility(holed, 1.0) > plausibility(no_sacrum, 1.0)
+
+
+def test_a_small_lateral_fragment_at_the_height_of_a_body_is_not_a_level() -> None:
+    body, sac = spine(5, shape=(5, 260, 120))
+    body[0] = False
+    body[0, 110:128, 20:40] = True  # an outer-slice fragment beside L4, own component
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert result.labels[0, 120, 30] == 0
+
+
+def test_level_fragments_are_dropped_but_small_bodies_on_their_own_level_are_kept() -> None:
+    from modicmap.vertebrae.postprocess import _drop_level_fragments
+
+    labels = np.zeros((1, 200, 100), np.int32)
+    for i, top in enumerate((10, 50, 90, 130), start=1):
+        labels[0, top : top + 30, 30:70] = i
+    labels[0, 95:110, 80:90] = 5  # small, beside body 3
+    labels[0, 170:185, 40:50] = 6  # small, on its own level (a partly visible body)
+    assert _drop_level_fragments(labels) == 1
+    assert sorted(int(v) for v in np.unique(labels) if v) == [1, 2, 3, 4, 6]

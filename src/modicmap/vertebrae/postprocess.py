@@ -74,6 +74,40 @@ def _occupied_slices(labels: np.ndarray) -> np.ndarray:
     return present
 
 
+def _drop_level_fragments(labels: np.ndarray, max_fraction: float = 0.25) -> int:
+    """Drop, in place, small blobs that share their height with a bigger body.
+
+    One vertebral level holds one body: a blob under ``max_fraction`` of the median body
+    size whose rows lie mostly (> 50 %) within a bigger body's rows is a lateral fragment
+    (pedicle, partial volume on an outer slice) or a blob beside the column, not a level.
+    Returns the number of blobs dropped.
+    """
+    sizes = np.bincount(labels.ravel())
+    ids = [i for i in range(1, len(sizes)) if sizes[i]]
+    if len(ids) < 3:
+        return 0
+    median = float(np.median(sizes[ids]))
+    rows = {}
+    for i, found in enumerate(ndimage.find_objects(labels), start=1):
+        if found is not None:
+            rows[i] = (found[1].start, found[1].stop)
+    drop = np.zeros(len(sizes), bool)
+    for i in ids:
+        if sizes[i] >= max_fraction * median:
+            continue
+        top, bottom = rows[i]
+        for j in ids:
+            if j == i or sizes[j] < max_fraction * median:
+                continue
+            overlap = min(bottom, rows[j][1]) - max(top, rows[j][0])
+            if overlap > 0.5 * (bottom - top):
+                drop[i] = True
+                break
+    if drop.any():
+        labels[drop[labels]] = 0
+    return int(drop.sum())
+
+
 def _find_sacrum(
     labels: np.ndarray,
     sacrum: np.ndarray,
@@ -174,13 +208,16 @@ def clean_instances(
     if small.any():
         labels[small[labels]] = 0
         removed += int(small.sum())
+    removed += _drop_level_fragments(labels)
     centres = _centroids_mm(labels, spacing_zyx)
     if len(centres) >= 4:  # spine axis: AP position as a smooth function of height
         ys = np.array([c[1] for c in centres.values()])
         xs = np.array([c[2] for c in centres.values()])
+        # big bodies steer the fit: lateral or pelvic fragments must not bend the axis
+        weight = np.sqrt(np.bincount(labels.ravel())[list(centres)].astype(float))
         keep = np.ones(len(ys), bool)
         for _ in range(3):
-            coeffs = np.polyfit(ys[keep], xs[keep], 2 if keep.sum() >= 5 else 1)
+            coeffs = np.polyfit(ys[keep], xs[keep], 2 if keep.sum() >= 5 else 1, w=weight[keep])
             residual = np.abs(xs - np.polyval(coeffs, ys))
             keep = residual < max(axis_tolerance_mm, 2.5 * np.median(residual[keep]))
         drop = np.zeros(int(labels.max()) + 1, bool)

@@ -182,9 +182,7 @@ def test_a_small_weak_sacrum_below_l5_is_recovered_from_its_probability() -> Non
     no_class = np.zeros(body.shape, bool)
     without = name_levels(clean_instances(body, no_class, SPACING))
     assert "S1" not in names(without)
-    result = name_levels(
-        clean_instances(body, no_class, SPACING, sacrum_probability=probability)
-    )
+    result = name_levels(clean_instances(body, no_class, SPACING, sacrum_probability=probability))
     assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
     assert NO_SACRUM not in result.warnings
 

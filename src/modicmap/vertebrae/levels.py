@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from modicmap.labels import SACRUM_CODE, codes_from_sacrum, vertebra_name
-from modicmap.vertebrae.postprocess import Instances
+from modicmap.vertebrae.postprocess import Instances, label_centroids
 from modicmap.vertebrae.result import VertebraeResult, VertebralBody
 
 NO_SACRUM = (
@@ -34,9 +33,7 @@ def name_levels(instances: Instances) -> VertebraeResult:
     if instances.sacrum.any():
         labels[instances.sacrum] = SACRUM_CODE
     counts = np.bincount(labels.ravel(), minlength=SACRUM_CODE + 1)
-    present = [code for code in range(1, len(counts)) if counts[code]]
-    centres = ndimage.center_of_mass(labels > 0, labels, present) if present else []
-    for code, centre in zip(present, centres, strict=True):
+    for code, centre in label_centroids(labels, (1.0, 1.0, 1.0)).items():
         bodies.append(
             VertebralBody(
                 code, vertebra_name(code), int(counts[code]), tuple(float(c) for c in centre)

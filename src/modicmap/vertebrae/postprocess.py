@@ -44,25 +44,30 @@ def split_bodies(
     return watershed(-distance, markers, mask=mask).astype(np.int32)
 
 
-def _centroids_mm(
+def label_centroids(
     labels: np.ndarray, spacing_zyx: tuple[float, float, float]
 ) -> dict[int, np.ndarray]:
-    """Centre (mm) of every label; np.bincount is several times faster than
-    ``ndimage.center_of_mass`` on a 512 x 512 stack and gives the same numbers."""
+    """Centre (mm, or voxels with unit spacing) of every label present, in label order.
+
+    Weighted np.bincount per axis: several times faster than ``ndimage.center_of_mass``
+    on a 15 x 512 x 512 stack, with the same numbers.
+    """
     flat = labels.ravel()
     counts = np.bincount(flat)
     ids = [i for i in range(1, len(counts)) if counts[i]]
     if not ids:
         return {}
-    sums = []
+    means = []
     for axis, size in enumerate(labels.shape):
-        shape = [1, 1, 1]
+        if size == 1:
+            means.append(np.zeros(len(counts)))
+            continue
+        shape = [1] * labels.ndim
         shape[axis] = size
-        coordinate = np.broadcast_to(np.arange(size).reshape(shape), labels.shape).ravel()
-        sums.append(np.bincount(flat, weights=coordinate, minlength=len(counts)))
-    return {
-        i: np.array([sums[a][i] / counts[i] * spacing_zyx[a] for a in range(3)]) for i in ids
-    }
+        coordinate = np.broadcast_to(np.arange(size, dtype=np.float32).reshape(shape), labels.shape)
+        sums = np.bincount(flat, weights=coordinate.ravel(), minlength=len(counts))
+        means.append(sums / np.maximum(counts, 1) * spacing_zyx[axis])
+    return {i: np.array([m[i] for m in means]) for i in ids}
 
 
 def _occupied_slices(labels: np.ndarray) -> np.ndarray:
@@ -140,9 +145,9 @@ def _find_sacrum(
     sizes = np.bincount(sacrum_labels.ravel(), minlength=n + 1)
     mass = np.bincount(sacrum_labels.ravel(), weights=weight.ravel(), minlength=n + 1)
     occupied = np.maximum(_occupied_slices(sacrum_labels), 1)
-    bodies = list(_centroids_mm(labels, spacing_zyx).values())
+    bodies = list(label_centroids(labels, spacing_zyx).values())
     best, best_mass = 0, 0.0
-    for i, centre in _centroids_mm(sacrum_labels, spacing_zyx).items():
+    for i, centre in label_centroids(sacrum_labels, spacing_zyx).items():
         if sizes[i] * slice_area / occupied[i] < min_area_mm2:
             continue
         above = [b for b in bodies if b[1] < centre[1]]
@@ -170,7 +175,7 @@ def _sacrum_core_in_lowest_body(
     blob instead, touching L5 at most along the L5-S1 disc. (Chosen by looking at 21 SPIDER
     slices where the rule changed the names; it still merges a few L5 into S1.)
     """
-    centres = _centroids_mm(labels, spacing_zyx)
+    centres = label_centroids(labels, spacing_zyx)
     if not centres:
         return False
     lowest = labels == max(centres.items(), key=lambda c: c[1][1])[0]
@@ -209,7 +214,7 @@ def clean_instances(
         labels[small[labels]] = 0
         removed += int(small.sum())
     removed += _drop_level_fragments(labels)
-    centres = _centroids_mm(labels, spacing_zyx)
+    centres = label_centroids(labels, spacing_zyx)
     if len(centres) >= 4:  # spine axis: AP position as a smooth function of height
         ys = np.array([c[1] for c in centres.values()])
         xs = np.array([c[2] for c in centres.values()])
@@ -237,16 +242,16 @@ def clean_instances(
     if sacrum_mask.any():
         # nothing below the sacrum is a lumbar body: a "body" whose centre lies lower than
         # the sacrum's is bowel, bladder or presacral tissue
-        sacrum_y = _centroids_mm(sacrum_mask.astype(np.int32), spacing_zyx)[1][1]
+        sacrum_y = label_centroids(sacrum_mask.astype(np.int32), spacing_zyx)[1][1]
         drop = np.zeros(int(labels.max()) + 1, bool)
-        for i, centre in _centroids_mm(labels, spacing_zyx).items():
+        for i, centre in label_centroids(labels, spacing_zyx).items():
             drop[i] = centre[1] > sacrum_y
         labels[drop[labels]] = 0
         removed += int(drop.sum())
         # body fragments mostly inside the sacrum's extent belong to it
         grown = ndimage.binary_dilation(sacrum_mask, iterations=2)
         if _sacrum_core_in_lowest_body(labels, sacrum_mask, spacing_zyx):
-            lowest = max(_centroids_mm(labels, spacing_zyx).items(), key=lambda c: c[1][1])[0]
+            lowest = max(label_centroids(labels, spacing_zyx).items(), key=lambda c: c[1][1])[0]
             sacrum_mask |= labels == lowest
             labels[labels == lowest] = 0
         for i in [int(v) for v in np.unique(labels) if v]:
@@ -255,7 +260,7 @@ def clean_instances(
                 sacrum_mask |= part
                 labels[part] = 0
     # order superior -> inferior by centroid height
-    centres = _centroids_mm(labels, spacing_zyx)
+    centres = label_centroids(labels, spacing_zyx)
     order = sorted(centres, key=lambda i: centres[i][1])
     lookup = np.zeros(int(labels.max()) + 1, np.int32)
     lookup[order] = np.arange(1, len(order) + 1)

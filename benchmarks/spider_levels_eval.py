@@ -70,6 +70,30 @@ def bootstrap_auc(
     )
 
 
+def bootstrap_auc_difference(
+    patients: np.ndarray,
+    y: np.ndarray,
+    score: np.ndarray,
+    baseline: np.ndarray,
+    n: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """AUC(score) - AUC(baseline) on the same levels, 95% CI by a paired patient bootstrap."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(patients)
+    rows = {p: np.flatnonzero(patients == p) for p in ids}
+    values = []
+    for _ in range(n):
+        idx = np.concatenate([rows[p] for p in rng.choice(ids, len(ids), replace=True)])
+        if len(np.unique(y[idx])) == 2:
+            values.append(roc_auc_score(y[idx], score[idx]) - roc_auc_score(y[idx], baseline[idx]))
+    return (
+        float(roc_auc_score(y, score) - roc_auc_score(y, baseline)),
+        float(np.percentile(values, 2.5)),
+        float(np.percentile(values, 97.5)),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).parents[2] / "shared" / "data")
@@ -116,6 +140,7 @@ def main() -> None:
     patients = np.array([r["pid"] for r in rows])
     y = np.array([r["truth"] > 0 for r in rows], int)
     pred = np.array([r["modic"] > 0 for r in rows], int)
+    probability = np.array([r["probability"] for r in rows])
     result = {
         "pairs": len(pids),
         "failed_pairs": failures,
@@ -125,6 +150,12 @@ def main() -> None:
         "auc_model": bootstrap_auc(patients, y, np.array([r["probability"] for r in rows])),
         "auc_level_only": bootstrap_auc(patients, y, -np.array([r["index"] for r in rows], float)),
         "auc_hand_feature": bootstrap_auc(patients, y, np.array([r["feature"] for r in rows])),
+        "auc_model_minus_level_only": bootstrap_auc_difference(
+            patients, y, probability, -np.array([r["index"] for r in rows], float)
+        ),
+        "auc_model_minus_hand_feature": bootstrap_auc_difference(
+            patients, y, probability, np.array([r["feature"] for r in rows])
+        ),
         "accuracy": float((pred == y).mean()),
         "sensitivity": float(pred[y == 1].mean()) if (y == 1).any() else None,
         "specificity": float(1 - pred[y == 0].mean()) if (y == 0).any() else None,

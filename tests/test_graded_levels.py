@@ -132,3 +132,53 @@ def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -
     assert "val_level_auc" in section["history"][0]
     config = json.loads((tmp_path / "bundle" / "modicmap.json").read_text())
     assert config["lesions"]["split"]["val"], "graded subjects get a validation split"
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_train_lesions_cli_learns_from_spider_gradings(shared_data: Path, tmp_path: Path) -> None:
+    """`train lesions --graded COHORT --gradings CSV --init BUNDLE` on three real SPIDER pairs."""
+    from modicmap.cli.main import main
+    from modicmap.models.bundle import default_bundle_dir, load_bundle
+
+    images = shared_data / "spider-midsag" / "images"
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text(
+        "study_id,t1,t2\n"
+        + "".join(
+            f"{p},{images / f'{p}_t1.nii.gz'},{images / f'{p}_t2.nii.gz'}\n" for p in (2, 3, 4)
+        )
+    )
+    out = tmp_path / "bundle"
+    code = main(
+        [
+            "train",
+            "lesions",
+            "--out",
+            str(out),
+            "--graded",
+            str(cohort),
+            "--gradings",
+            str(shared_data / "spider-midsag" / "gradings.csv"),
+            "--init",
+            str(default_bundle_dir()),
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--val-fraction",
+            "0.34",
+            "--test-fraction",
+            "0",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    bundle = load_bundle(out)
+    section = bundle.section("lesions")
+    assert section["training_data"]["graded_levels"]["studies"] == 3
+    assert section["training_data"]["graded_levels"]["levels"] >= 12
+    assert section["initialised_from"]["id"] == load_bundle(None).bundle_id
+    assert bundle.section("grading")["rule"] == "probability"
+    assert bundle.section("vertebrae") == load_bundle(None).section("vertebrae")
+    assert (out / "lesions.safetensors").is_file() and not list(out.glob("*.pkl"))

@@ -158,6 +158,17 @@ def write_report(
 
     matplotlib.use("Agg")
     aspect = spacing_zyx[1] / spacing_zyx[2]
+    threshold = float(summary.get("lesion_probability_threshold", 0.5))
+    if summary.get("grading_rule") == "probability":
+        rule_text = (
+            f"An endplate is graded when its confidence reaches {threshold:.2f}, with the type "
+            "that has most lesion voxels in its region."
+        )
+    else:
+        rule_text = (
+            "An endplate is graded with the type that has most lesion voxels within 8 mm of it "
+            "when that type's share of the region passes the calibrated threshold."
+        )
     maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx)
     level_rows = "".join(
         f"<tr><td>{html.escape(r.level)}</td><td>{r.index_from_sacrum}</td>{_cell(r.modic)}"
@@ -206,8 +217,8 @@ Research software: every finding must be checked on the images by a radiologist.
 <h2>How to read this report</h2>
 <p class="note">Each voxel inside a vertebral body whose lesion probability passes the model's threshold is typed by the
 nearest centroid of (T1 z-score, T2 z-score) within the bodies: type 1 T1 dark / T2 bright, type 2 T1 bright, type 3 dark on
-both. An endplate is graded with the type that has most lesion voxels within 8 mm of it; a level with the two endplates facing
-its disc. Confidence is the highest lesion probability in the region. Level names are counted from the sacrum (S1); check them.</p>
+both. {rule_text} A level is graded from the two endplates facing its disc. Confidence is the mean of the highest lesion
+probabilities over 20 mm&sup2; of the endplate region (8 mm deep). Level names are counted from the sacrum (S1); check them.</p>
 </body></html>
 """
     path.write_text(page, encoding="utf-8")

@@ -283,3 +283,22 @@ def test_level_fragments_are_dropped_but_small_bodies_on_their_own_level_are_kep
     labels[0, 170:185, 40:50] = 6  # small, on its own level (a partly visible body)
     assert _drop_level_fragments(labels) == 1
     assert sorted(int(v) for v in np.unique(labels) if v) == [1, 2, 3, 4, 6]
+
+
+def test_a_sacrum_far_below_the_lowest_body_means_l5_was_missed() -> None:
+    from modicmap.vertebrae.levels import MISSED_ABOVE_SACRUM
+
+    body, sac = spine(5)
+    body[:, 141:167, :] = False  # L5 not found; S1 still seen, 56 mm below L4
+    result = name_levels(clean_instances(body, sac, (4.0, 0.8, 0.8)))
+    assert names(result) == ["L1", "L2", "L3", "L4", "S1"]
+    assert MISSED_ABOVE_SACRUM in result.warnings
+
+
+def test_a_sacrum_core_is_not_merged_into_l5_when_both_would_make_a_giant_body() -> None:
+    body, _ = spine(5, gap=2)
+    core = np.zeros(body.shape, bool)
+    core[:, 150:175, 50:66] = True  # reaches from inside L5 (rows 133-158) far below it
+    body &= ~core
+    result = name_levels(clean_instances(body, core, SPACING))
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]

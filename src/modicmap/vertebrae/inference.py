@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from modicmap.models.bundle import ModelBundle, load_weights_into
 from modicmap.vertebrae.data import normalise
-from modicmap.vertebrae.levels import name_levels
+from modicmap.vertebrae.levels import MISSED_ABOVE_SACRUM, name_levels
 from modicmap.vertebrae.network import VertebraeNetSpec, build_network
 from modicmap.vertebrae.postprocess import Instances, clean_instances
 from modicmap.vertebrae.result import VertebraeResult
@@ -175,11 +175,13 @@ def plausibility(result: VertebraeResult, spacing_y_mm: float) -> tuple[bool, bo
     """(sacrum found, no body missing between two found ones, at least five bodies).
 
     A body is taken as missing when two neighbours lie more than 1.6 times the median
-    centre-to-centre distance apart. Tuples compare left to right: the sacrum counts most.
+    centre-to-centre distance apart, or the sacrum lies too far below the lowest body
+    (``levels.missed_above_sacrum``). Tuples compare left to right: the sacrum counts most.
     """
     ys = [b.centroid_zyx[1] * spacing_y_mm for b in result.bodies if b.name != "S1"]
     steps = np.diff(ys)
     gap = len(steps) >= 2 and bool(steps.max() > 1.6 * np.median(steps))
+    gap = gap or MISSED_ABOVE_SACRUM in result.warnings
     return result.has_sacrum, not gap, len(ys) >= 5
 
 

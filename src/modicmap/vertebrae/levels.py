@@ -13,15 +13,41 @@ NO_SACRUM = (
     "check them before trusting any per-level result"
 )
 
+MISSED_ABOVE_SACRUM = (
+    "the sacrum lies far below the lowest body found: one body between them seems missed, "
+    "so the lowest body found is named L4; check the level names"
+)
+
+#: S1's centre lies 0.5-1.1 times the median body-to-body step below L5's centre on the
+#: 228 SPIDER dev slices (median 0.78); above this ratio a body in between was missed
+#: (3 of the 4 slices above it looked at; the fourth took a pelvic blob for S1)
+MAX_SACRUM_DROP_STEPS = 1.35
+
+
+def missed_above_sacrum(instances: Instances) -> bool:
+    """Whether a body between the lowest body found and the sacrum seems missed."""
+    n = int(instances.labels.max())
+    if n < 3 or not instances.sacrum.any():
+        return False
+    unit = (1.0, 1.0, 1.0)  # rows only: a ratio of distances along one axis
+    rows = [c[1] for c in label_centroids(instances.labels, unit).values()]
+    sacrum_row = label_centroids(instances.sacrum.astype(np.int32), unit)[1][1]
+    step = float(np.median(np.diff(sorted(rows))))
+    return step > 0 and sacrum_row - max(rows) > MAX_SACRUM_DROP_STEPS * step
+
 
 def name_levels(instances: Instances) -> VertebraeResult:
     """VerSe-coded labels from ordered instances (1 = most superior) and the sacrum."""
     n = int(instances.labels.max())
-    codes = codes_from_sacrum(n)  # lowest first
     bodies: list[VertebralBody] = []
     warnings: list[str] = []
+    skip = 0
     if not instances.sacrum.any():
         warnings.append(NO_SACRUM)
+    elif missed_above_sacrum(instances):
+        warnings.append(MISSED_ABOVE_SACRUM)
+        skip = 1
+    codes = codes_from_sacrum(n + skip)[skip:]  # lowest first
     if n > len(codes):
         warnings.append(f"{n} bodies found; only {len(codes)} can be named")
     lookup = np.zeros(n + 1, np.uint8)  # instance index -> VerSe code

@@ -173,7 +173,8 @@ def _sacrum_core_in_lowest_body(
     "sacrum"; that core is wrapped by the body (at least a quarter of the pixels around the
     core are body) and lies mostly within its height. The real S1 below L5 is a separate
     blob instead, touching L5 at most along the L5-S1 disc. (Chosen by looking at 21 SPIDER
-    slices where the rule changed the names; it still merges a few L5 into S1.)
+    slices where the rule changed the names.) Body and core together must not be taller
+    than 1.4 times the median body: then the core is a separate S1 below L5.
     """
     centres = label_centroids(labels, spacing_zyx)
     if not centres:
@@ -185,6 +186,10 @@ def _sacrum_core_in_lowest_body(
     rows = np.flatnonzero(lowest.any(axis=(0, 2)))
     core_rows = np.nonzero(sacrum_mask)[1]
     within = (core_rows >= rows[0]) & (core_rows <= rows[-1])
+    heights = [found[1].stop - found[1].start for found in ndimage.find_objects(labels) if found]
+    merged = max(rows[-1], core_rows.max()) - min(rows[0], core_rows.min()) + 1
+    if len(heights) >= 3 and merged > 1.4 * float(np.median(heights)):
+        return False
     return bool(within.mean() >= 0.5)
 
 

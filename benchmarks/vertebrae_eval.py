@@ -91,7 +91,37 @@ COLOURS = (
 )
 
 
-def spider(model_dir: Path | None, data: Path, sheets: Path | None) -> dict[str, object]:
+def judge_sheets(panels: list, pids: list[str], folder: Path) -> None:
+    """Readable panels (6 per page) of the given patients' T1 and T2 for judging by eye:
+    body outlines (S1 red), level names; (A) every lumbar body its own instance,
+    (B) the lowest disc named L5-S1 correctly (S1 on the sacrum, L5 the body above)."""
+    import matplotlib.pyplot as plt
+    from scipy import ndimage
+
+    chosen = [p for pid in pids for p in panels if p[0] == pid]
+    for k in range(0, len(chosen), 6):
+        fig, axes = plt.subplots(2, 3, figsize=(15, 11), dpi=65)
+        for ax in axes.ravel():
+            ax.axis("off")
+        for ax, (pid, seq, arr, result) in zip(axes.ravel(), chosen[k : k + 6], strict=False):
+            low, high = np.percentile(arr, (1, 99.5))
+            ax.imshow(np.clip((arr - low) / (high - low), 0, 1), cmap="gray")
+            lab = result.labels[0]
+            for b in result.bodies:
+                mask = lab == b.code
+                colour = "red" if b.code == SACRUM_CODE else "cyan"
+                ax.contour(mask.astype(float), [0.5], colors=colour, linewidths=0.7)
+                cy, cx = ndimage.center_of_mass(mask)
+                ax.text(cx + 0.09 * arr.shape[1], cy, b.name, color="yellow", fontsize=11)
+            ax.set_title(f"{pid}_{seq}", fontsize=12)
+        fig.tight_layout()
+        fig.savefig(folder / f"vertebrae_judge_{k // 6 + 1:02d}.png")
+        plt.close(fig)
+
+
+def spider(
+    model_dir: Path | None, data: Path, sheets: Path | None, judge: list[str] | None = None
+) -> dict[str, object]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,6 +195,8 @@ def spider(model_dir: Path | None, data: Path, sheets: Path | None) -> dict[str,
             fig.tight_layout()
             fig.savefig(sheets / f"vertebrae_spider_{k + 1:02d}.png")
             plt.close(fig)
+        if judge:
+            judge_sheets(panels, judge, sheets)
     return summary
 
 
@@ -176,14 +208,21 @@ def main() -> None:
     parser.add_argument("--spider", action="store_true")
     parser.add_argument("--sheets", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--judge", nargs="*", default=[], help="patient ids drawn readable for judging by eye"
+    )
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)  # the machine is shared
     sitk.ProcessObject.SetGlobalWarningDisplay(False)
     out: dict[str, object] = {}
     if args.subjects:
         out["lumbar_vb"] = lumbar_vb(args.model, args.data, args.subjects)
         print({k: v for k, v in out["lumbar_vb"].items() if k != "cases"})  # type: ignore[union-attr]
     if args.spider:
-        out["spider"] = spider(args.model, args.data, args.sheets)
+        out["spider"] = spider(args.model, args.data, args.sheets, args.judge)
         print({k: v for k, v in out["spider"].items() if k != "rows"})  # type: ignore[union-attr]
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))

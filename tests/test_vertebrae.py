@@ -302,3 +302,25 @@ def test_a_sacrum_core_is_not_merged_into_l5_when_both_would_make_a_giant_body()
     body &= ~core
     result = name_levels(clean_instances(body, core, SPACING))
     assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+
+
+@pytest.mark.real
+@pytest.mark.parametrize(
+    ("slice_name", "failure_fixed"),
+    [
+        ("3_t1", "a pelvic blob below S1 was the lowest body"),
+        ("4_t1", "S1 called body, only its core sacrum"),
+        ("22_t1", "dark T1: bodies missed"),
+    ],
+)
+def test_spider_slices_that_failed_in_0_1_0_are_named_from_s1(
+    shared_data, slice_name: str, failure_fixed: str
+) -> None:
+    from modicmap.io.reader import read_image
+    from modicmap.models.bundle import load_bundle
+    from modicmap.vertebrae.inference import segment_vertebrae
+
+    image = read_image(shared_data / "spider-midsag" / "images" / f"{slice_name}.nii.gz").image
+    found = names(segment_vertebrae(image, load_bundle(None)))
+    assert found[-2:] == ["L5", "S1"], failure_fixed
+    assert {"L1", "L2", "L3", "L4"} <= set(found), failure_fixed

@@ -324,3 +324,14 @@ def test_spider_slices_that_failed_in_0_1_0_are_named_from_s1(
     found = names(segment_vertebrae(image, load_bundle(None)))
     assert found[-2:] == ["L5", "S1"], failure_fixed
     assert {"L1", "L2", "L3", "L4"} <= set(found), failure_fixed
+
+
+@pytest.mark.real
+def test_a_result_found_on_other_input_intensities_says_so(shared_data) -> None:
+    from modicmap.io.reader import read_image
+    from modicmap.models.bundle import load_bundle
+    from modicmap.vertebrae.inference import segment_vertebrae
+
+    image = read_image(shared_data / "spider-midsag" / "images" / "22_t1.nii.gz").image
+    result = segment_vertebrae(image, load_bundle(None))  # dark T1: plain input misses bodies
+    assert any("input intensities" in w for w in result.warnings)

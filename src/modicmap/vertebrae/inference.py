@@ -8,7 +8,7 @@ probabilities are upsampled to the image's own grid, and post-processing
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -212,5 +212,10 @@ def segment_vertebrae(
     _score, result, variant = best
     if variant != INTENSITY_VARIANTS[0]:
         logger.info("vertebrae: input intensities %s gave the most plausible result", variant)
+        note = (
+            f"bodies found on {variant} input intensities (the plain input gave an "
+            "implausible result): check the outlines and level names"
+        )
+        result = replace(result, warnings=(*result.warnings, note))
     logger.info("vertebrae: %s", ", ".join(b.name for b in result.bodies) or "none")
     return result

@@ -11,6 +11,8 @@ every patient is reported once, by a model that never saw it.
 
     python benchmarks/spider_graded_cv.py train --work /tmp/cv --folds 5
     python benchmarks/spider_graded_cv.py evaluate --work /tmp/cv --folds 5
+    python benchmarks/spider_levels_eval.py --runs /tmp/cv/test_runs   # baselines, same levels
+    python benchmarks/spider_graded_cv.py report --work /tmp/cv        # does the image add?
 """
 
 from __future__ import annotations
@@ -162,10 +164,82 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     )
 
 
+def _level_rows(runs: Path, gradings: dict[tuple[str, int], int]) -> list[dict[str, float]]:
+    rows = []
+    for folder in sorted(p for p in runs.iterdir() if (p / "levels.csv").is_file()):
+        with (folder / "levels.csv").open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                key = (folder.name, int(row["index_from_sacrum"]))
+                if key in gradings:
+                    rows.append(
+                        {
+                            "pid": folder.name,
+                            "index": key[1],
+                            "truth": gradings[key] > 0,
+                            "probability": float(row["probability"]),
+                        }
+                    )
+    return rows
+
+
+def _design(rows: list[dict], with_image: bool) -> np.ndarray:
+    index = np.array([min(r["index"], 6) for r in rows])
+    columns = [(index == i).astype(float) for i in range(1, 7)]
+    if with_image:
+        p = np.clip([r["probability"] for r in rows], 1e-4, 1 - 1e-4)
+        columns.append(np.log(p / (1 - p)))
+    return np.stack(columns, 1)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Does the image add to the disc level? Nested: a logistic model of "any Modic" on
+    the level (one-hot) with and without the V-Net's level probability, fitted on each
+    fold's VALIDATION runs and applied to that fold's test runs (out of fold)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from modicmap.evaluation.gradings import read_gradings
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from spider_levels_eval import bootstrap_auc, bootstrap_auc_difference
+
+    folds = json.loads((args.work / "folds.json").read_text())
+    gradings = read_gradings(args.data / "spider-midsag" / "gradings.csv")
+    test_all = _level_rows(args.work / "test_runs", gradings)
+    combined, level_only, image, rows_out = [], [], [], []
+    for f, patients in enumerate(folds):
+        if not (args.work / f"val_runs{f}").is_dir():
+            continue
+        val = _level_rows(args.work / f"val_runs{f}", gradings)
+        test = [r for r in test_all if r["pid"] in set(patients)]
+        y_val = np.array([r["truth"] for r in val])
+        for with_image, sink in ((True, combined), (False, level_only)):
+            model = LogisticRegression(C=1.0, max_iter=1000).fit(_design(val, with_image), y_val)
+            sink += model.predict_proba(_design(test, with_image))[:, 1].tolist()
+        image += [r["probability"] for r in test]
+        rows_out += test
+    patients_arr = np.array([r["pid"] for r in rows_out])
+    y = np.array([r["truth"] for r in rows_out], int)
+    result = {
+        "levels": len(rows_out),
+        "auc_image": bootstrap_auc(patients_arr, y, np.array(image)),
+        "auc_level_only_fitted_on_val": bootstrap_auc(patients_arr, y, np.array(level_only)),
+        "auc_level_plus_image_fitted_on_val": bootstrap_auc(patients_arr, y, np.array(combined)),
+        "auc_level_plus_image_minus_level_only": bootstrap_auc_difference(
+            patients_arr, y, np.array(combined), np.array(level_only)
+        ),
+        "auc_level_rule_lower_is_likelier": float(
+            roc_auc_score(y, -np.array([r["index"] for r in rows_out], float))
+        ),
+    }
+    print(json.dumps(result, indent=1))
+    (args.work / "report.json").write_text(json.dumps(result, indent=1))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["train", "evaluate"])
+    parser.add_argument("phase", choices=["train", "evaluate", "report"])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--init", type=Path, default=None, help="stage-1 bundle (default: bundled)")
@@ -185,7 +259,7 @@ def main() -> None:
         from modicmap.models.bundle import default_bundle_dir
 
         args.init = default_bundle_dir()
-    {"train": cmd_train, "evaluate": cmd_evaluate}[args.phase](args)
+    {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report}[args.phase](args)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """Write a `batch` / `train lesions --graded` cohort CSV of the SPIDER mid-sagittal pairs.
 
     python benchmarks/spider_cohort.py ../shared/data/spider-midsag --out spider_cohort.csv
+    python benchmarks/spider_cohort.py ../shared/data/spider-midsag --out val.csv \
+        --split-of BUNDLE val      # only the patients of a trained bundle's validation split
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 from pathlib import Path
 
 
@@ -14,9 +17,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="spider-midsag folder (series.csv, images/)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--split-of",
+        nargs=2,
+        metavar=("BUNDLE", "SPLIT"),
+        default=None,
+        help="keep the patients of this split (train/val/test) of the bundle's lesion model",
+    )
     args = parser.parse_args()
     with (args.folder / "series.csv").open(newline="") as handle:
         pids = sorted({row["pid"] for row in csv.DictReader(handle)}, key=int)
+    if args.split_of is not None:
+        bundle, split = Path(args.split_of[0]), args.split_of[1]
+        config = json.loads((bundle / "modicmap.json").read_text())
+        keep = set(config["lesions"]["split"][split])
+        pids = [p for p in pids if p in keep]
     images = (args.folder / "images").resolve()
     with args.out.open("w", newline="") as handle:
         writer = csv.writer(handle)

@@ -34,40 +34,57 @@ def test_a_single_class_cannot_be_calibrated() -> None:
         youden_threshold(np.array([1, 1]), np.array([0.1, 0.2]))
 
 
-def test_calibrate_cli_writes_a_bundle_with_the_threshold(tmp_path: Path) -> None:
+def _runs(tmp_path: Path, levels: dict[str, tuple[float, float, int]]) -> tuple[Path, Path]:
+    """One run folder per patient with one L5-S1 level: (lesion share, probability, grade)."""
     runs = tmp_path / "runs"
-    shares = {"1": (0.0, 0), "2": (0.01, 0), "3": (0.2, 2), "4": (0.3, 2)}
     lines = ["Patient,IVD label,Modic"]
-    for patient, (share, grade) in shares.items():
+    for patient, (share, probability, grade) in levels.items():
         folder = runs / patient
         folder.mkdir(parents=True)
         (folder / "endplates.csv").write_text(
             "vertebra,endplate,modic,type1_fraction,type2_fraction,type3_fraction,lesion_mm3,probability\n"
-            f"L5,inferior,0,0,{share},0,0,0.5\nS1,superior,0,0,0,0,0,0.1\n"
+            f"L5,inferior,0,0,{share},0,0,{probability}\nS1,superior,0,0,0,0,0,0.1\n"
         )
         (folder / "levels.csv").write_text(
             "level,index_from_sacrum,upper_vertebra,lower_vertebra,modic,upper_endplate_modic,lower_endplate_modic,probability\n"
-            "L5-S1,1,L5,S1,0,0,0,0.5\n"
+            f"L5-S1,1,L5,S1,0,0,0,{probability}\n"
         )
         lines.append(f"{patient},1,{grade}")
     gradings = tmp_path / "g.csv"
     gradings.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "bundle"
-    assert (
-        main(
-            [
-                "calibrate",
-                "--runs",
-                str(runs),
-                "--gradings",
-                str(gradings),
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    config = json.loads((out / "modicmap.json").read_text())
-    assert config["grading"]["threshold"] == pytest.approx(0.01)
+    return runs, gradings
+
+
+def _bundle_with_rule(tmp_path: Path, rule: str) -> Path:
+    from modicmap.models.bundle import load_bundle, save_bundle
+
+    base = load_bundle(None)
+    grading = {**base.section("grading"), "rule": rule}
+    return save_bundle(tmp_path / f"base-{rule}", {"grading": grading}, base=base).folder
+
+
+def _calibrate(runs: Path, gradings: Path, model: Path, out: Path) -> dict:
+    argv = ["calibrate", "--runs", str(runs), "--gradings", str(gradings), "--out", str(out)]
+    assert main([*argv, "--model", str(model), "--quiet"]) == 0
     assert (out / "roc.png").is_file() and (out / "lesions.safetensors").is_file()
+    return json.loads((out / "modicmap.json").read_text())["grading"]
+
+
+def test_calibrate_cli_share_rule_thresholds_the_lesion_share(tmp_path: Path) -> None:
+    runs, gradings = _runs(
+        tmp_path, {"1": (0.0, 0.5, 0), "2": (0.01, 0.5, 0), "3": (0.2, 0.5, 2), "4": (0.3, 0.5, 2)}
+    )
+    grading = _calibrate(runs, gradings, _bundle_with_rule(tmp_path, "share"), tmp_path / "b")
+    assert grading["rule"] == "share"
+    assert grading["threshold"] == pytest.approx(0.01), "share > 0.01 separates the classes"
+
+
+def test_calibrate_cli_probability_rule_thresholds_the_level_probability(tmp_path: Path) -> None:
+    runs, gradings = _runs(
+        tmp_path, {"1": (0.0, 0.1, 0), "2": (0.0, 0.3, 0), "3": (0.0, 0.6, 2), "4": (0.0, 0.8, 1)}
+    )
+    model = _bundle_with_rule(tmp_path, "probability")
+    grading = _calibrate(runs, gradings, model, tmp_path / "b")
+    assert grading["rule"] == "probability"
+    assert grading["threshold"] == pytest.approx(0.6), "probability >= 0.6 separates the classes"
+    assert grading["calibration"]["auc"] == pytest.approx(1.0)

@@ -212,6 +212,8 @@ def cmd_report(args: argparse.Namespace) -> None:
             continue
         val = _level_rows(args.work / f"val_runs{f}", gradings)
         test = [r for r in test_all if r["pid"] in set(patients)]
+        if not test or not val:
+            continue
         y_val = np.array([r["truth"] for r in val])
         for with_image, sink in ((True, combined), (False, level_only)):
             model = LogisticRegression(C=1.0, max_iter=1000).fit(_design(val, with_image), y_val)

@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, roc_auc_score
 
 from modicmap.errors import InputError
+from modicmap.evaluation.metrics import bootstrap_auc_ci
 from modicmap.grading.endplates import Endplate, endplate_regions
 from modicmap.labels import vertebra_code
 from modicmap.lesions.zscore import zscore_maps
@@ -55,19 +56,9 @@ def hand_feature(run: Path, t1_path: Path) -> dict[str, float]:
 def bootstrap_auc(
     patients: np.ndarray, y: np.ndarray, score: np.ndarray, n: int = 1000, seed: int = 0
 ) -> tuple[float, float, float]:
-    rng = np.random.default_rng(seed)
-    ids = np.unique(patients)
-    values = []
-    for _ in range(n):
-        pick = rng.choice(ids, len(ids), replace=True)
-        idx = np.concatenate([np.flatnonzero(patients == p) for p in pick])
-        if len(np.unique(y[idx])) == 2:
-            values.append(roc_auc_score(y[idx], score[idx]))
-    return (
-        float(roc_auc_score(y, score)),
-        float(np.percentile(values, 2.5)),
-        float(np.percentile(values, 97.5)),
-    )
+    """AUC and its 95 % CI over bootstrap samples of patients."""
+    low, high = bootstrap_auc_ci(patients, y, score, n=n, seed=seed)
+    return float(roc_auc_score(y, score)), low, high
 
 
 def bootstrap_auc_difference(

@@ -22,14 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
-from modicmap.grading.grade import TOP_AREA_MM2, disc_levels
-from modicmap.lesions.crops import body_crops, sample_crop
+from modicmap.grading.grade import disc_levels
+from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, sample_crop
 from modicmap.lesions.zscore import zscore_maps
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["TOP_AREA_MM2", "GradedVolume", "LevelCropSet", "bag_scores", "mil_loss"]
-
 
 @dataclass(frozen=True)
 class GradedVolume:
@@ -110,8 +107,6 @@ def level_crops(
 
 
 def _crop_shape() -> tuple[int, int]:
-    from modicmap.lesions.crops import CROP_MM, WORKING_MM
-
     side = round(CROP_MM / WORKING_MM)
     return side, side
 

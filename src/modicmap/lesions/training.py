@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from modicmap.grading.grade import TOP_AREA_MM2
 from modicmap.lesions.crops import CROP_MM, WORKING_MM
 from modicmap.lesions.dataset import (
     CropSet,
@@ -29,7 +30,7 @@ from modicmap.lesions.dataset import (
     synthetic_volumes,
     to_crop_set,
 )
-from modicmap.lesions.graded import TOP_AREA_MM2, LevelCropSet, bag_scores, mil_loss
+from modicmap.lesions.graded import LevelCropSet, bag_scores, mil_loss
 from modicmap.lesions.vnet import VNet2D, VNetSpec
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class LesionTrainSettings:
     val_fraction: float = 0.20
     test_fraction: float = 0.15
     mil_weight: float = 1.0  # weight of the graded-level loss beside the voxel loss
-    top_k: int = 20  # bag score = mean of the top_k voxel probabilities (1 mm pixels)
+    # bag score = mean of the top_k voxel probabilities: TOP_AREA_MM2 at the crops' 1 mm pixels
+    top_k: int = round(TOP_AREA_MM2 / WORKING_MM**2)
 
 
 def split_subjects(

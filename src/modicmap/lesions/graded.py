@@ -28,6 +28,7 @@ from modicmap.lesions.zscore import zscore_maps
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class GradedVolume:
     """One study on the T1 grid with per-level gradings matched to its found bodies."""

@@ -130,3 +130,22 @@ def test_fitted_centroids_are_the_annotated_means() -> None:
     fitted = fit_centroids(t1z, t2z, modic, "test")
     assert fitted.means[0][0] == pytest.approx(t1z[modic == 1].mean())
     assert fitted.sds[2][1] == pytest.approx(t2z[modic == 3].std())
+
+
+def test_compact_weights_store_large_tensors_as_int8_and_expand_back() -> None:
+    from modicmap.models.bundle import SCALE_SUFFIX, compact_weights, expand_weights
+
+    state = VNet2D(SMALL).state_dict()
+    compact = compact_weights(state)
+    big = [k for k, v in state.items() if v.is_floating_point() and v.numel() >= 4096]
+    assert big, "the network has tensors large enough to quantise"
+    assert all(compact[k].dtype == torch.int8 for k in big)
+    assert all(k + SCALE_SUFFIX in compact for k in big)
+    back = expand_weights(compact)
+    assert set(back) == set(state)
+    for k, v in state.items():
+        if v.is_floating_point():
+            tolerance = float(v.abs().max()) / 127 * 0.51 + 1e-3 * float(v.abs().max()) + 1e-6
+            assert torch.allclose(back[k], v.float(), atol=tolerance), k
+        else:
+            assert torch.equal(back[k], v)

@@ -145,7 +145,12 @@ def train(
     from monai.losses import DiceCELoss
 
     from modicmap.errors import InputError
-    from modicmap.models.bundle import load_bundle, load_weights_into, save_bundle
+    from modicmap.models.bundle import (
+        compact_weights,
+        load_bundle,
+        load_weights_into,
+        save_bundle,
+    )
 
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
@@ -326,7 +331,7 @@ def train(
             base = load_bundle(None)
         except InputError:
             base = None
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    weights = compact_weights(model.state_dict())  # int8 + scales: the bundle stays small
     typing = {
         "means": [[0.23, 1.20], [1.04, 0.37], [-0.53, -0.52]],
         "sds": [[0.73, 1.16], [1.00, 0.85], [0.41, 0.85]],

@@ -68,11 +68,49 @@ class ModelBundle:
             raise InputError(path, f"cannot read weights ({exc})") from None
 
 
+#: Suffix of the per-output-channel scale stored beside an int8-quantised weight.
+SCALE_SUFFIX = ".__int8_scale__"
+_QUANTISE_MIN_ELEMENTS = 4096
+
+
+def compact_weights(state: dict[str, Any]) -> dict[str, Any]:
+    """Weights for shipping: large float tensors as int8 with one scale per output channel
+    (symmetric), the rest as float16. Hand-written because torch's quantisation APIs
+    produce pickled modules, not plain tensors that safetensors can hold."""
+    import torch
+
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if not value.is_floating_point():
+            out[key] = value
+        elif value.numel() >= _QUANTISE_MIN_ELEMENTS and value.dim() >= 2:
+            flat = value.detach().float().reshape(value.shape[0], -1)
+            scale = flat.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+            out[key] = torch.round(flat / scale[:, None]).to(torch.int8).reshape(value.shape)
+            out[key + SCALE_SUFFIX] = scale.to(torch.float32)
+        else:
+            out[key] = value.detach().half()
+    return out
+
+
+def expand_weights(stored: dict[str, Any]) -> dict[str, Any]:
+    """Float32 state dict from stored weights (int8 + scale, float16 or float32)."""
+    state = {}
+    for key, value in stored.items():
+        if key.endswith(SCALE_SUFFIX):
+            continue
+        scale = stored.get(key + SCALE_SUFFIX)
+        if scale is not None:
+            shape = (-1,) + (1,) * (value.dim() - 1)
+            state[key] = value.float() * scale.float().reshape(shape)
+        else:
+            state[key] = value.float() if value.is_floating_point() else value
+    return state
+
+
 def load_weights_into(bundle: ModelBundle, name: str, module: Any) -> Any:
-    """Load ``<name>.safetensors`` into a torch module (fp16 storage back to float32)."""
-    state = {
-        k: v.float() if v.is_floating_point() else v for k, v in bundle.load_weights(name).items()
-    }
+    """Load ``<name>.safetensors`` into a torch module (compact storage back to float32)."""
+    state = expand_weights(bundle.load_weights(name))
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:

@@ -18,7 +18,6 @@ every patient is reported once, by a model that never saw it.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import subprocess
@@ -27,26 +26,24 @@ from pathlib import Path
 
 import numpy as np
 
+from modicmap.evaluation.gradings import match_runs, read_gradings
 from modicmap.lesions.graded import LevelCropSet, graded_volumes, to_level_crop_set
 from modicmap.lesions.training import LesionTrainSettings, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from spider_cohort import spider_pids, write_cohort
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def cohort_csv(data: Path, work: Path, patients: list[str] | None = None) -> Path:
     """A `batch` cohort of SPIDER pairs (all, or the given patients)."""
-    with (data / "spider-midsag" / "series.csv").open() as handle:
-        pids = sorted({row["pid"] for row in csv.DictReader(handle)}, key=int)
+    folder = data / "spider-midsag"
+    pids = spider_pids(folder)
     if patients is not None:
         pids = [p for p in pids if p in set(patients)]
-    images = data / "spider-midsag" / "images"
     name = "cohort_all.csv" if patients is None else f"cohort_{abs(hash(tuple(pids)))}.csv"
-    path = work / name
-    with path.open("w") as handle:
-        handle.write("study_id,t1,t2\n")
-        for p in pids:
-            handle.write(f"{p},{images / f'{p}_t1.nii.gz'},{images / f'{p}_t2.nii.gz'}\n")
-    return path
+    return write_cohort(folder, pids, work / name)
 
 
 def load_levels(data: Path, work: Path, bundle: Path | None) -> LevelCropSet:
@@ -165,21 +162,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _level_rows(runs: Path, gradings: dict[tuple[str, int], int]) -> list[dict[str, float]]:
-    rows = []
-    for folder in sorted(p for p in runs.iterdir() if (p / "levels.csv").is_file()):
-        with (folder / "levels.csv").open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                key = (folder.name, int(row["index_from_sacrum"]))
-                if key in gradings:
-                    rows.append(
-                        {
-                            "pid": folder.name,
-                            "index": key[1],
-                            "truth": gradings[key] > 0,
-                            "probability": float(row["probability"]),
-                        }
-                    )
-    return rows
+    return [
+        {
+            "pid": m.patient,
+            "index": m.index_from_sacrum,
+            "truth": m.graded > 0,
+            "probability": m.probability,
+        }
+        for m in match_runs(runs, gradings).levels
+    ]
 
 
 def _design(rows: list[dict], with_image: bool) -> np.ndarray:
@@ -197,10 +188,6 @@ def cmd_report(args: argparse.Namespace) -> None:
     fold's VALIDATION runs and applied to that fold's test runs (out of fold)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-
-    from modicmap.evaluation.gradings import read_gradings
-
-    sys.path.insert(0, str(Path(__file__).parent))
     from spider_levels_eval import bootstrap_auc, bootstrap_auc_difference
 
     folds = json.loads((args.work / "folds.json").read_text())

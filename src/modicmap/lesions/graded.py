@@ -149,7 +149,7 @@ def graded_volumes(
     out = []
     for study in read_cohort(cohort):
         try:
-            prepared = prepare_study(study.t1, study.t2, bundle, device=device, force=True)
+            prepared = prepare_study(study.t1, study.t2, bundle, device=device)
         except InputError as exc:
             logger.warning("graded study %s skipped: %s", study.study_id, exc)
             continue

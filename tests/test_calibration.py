@@ -88,3 +88,16 @@ def test_calibrate_cli_probability_rule_thresholds_the_level_probability(tmp_pat
     assert grading["rule"] == "probability"
     assert grading["threshold"] == pytest.approx(0.6), "probability >= 0.6 separates the classes"
     assert grading["calibration"]["auc"] == pytest.approx(1.0)
+
+
+def test_a_bundle_with_an_unknown_grading_rule_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs, gradings = _runs(tmp_path, {"1": (0.0, 0.1, 0), "2": (0.0, 0.8, 2)})
+    model = _bundle_with_rule(tmp_path, "vibes")
+    argv = ["calibrate", "--runs", str(runs), "--gradings", str(gradings)]
+    code = main([*argv, "--out", str(tmp_path / "b"), "--model", str(model), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown grading rule 'vibes'" in err[0]
+    assert not (tmp_path / "b").exists()

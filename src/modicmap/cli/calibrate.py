@@ -37,12 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
     from modicmap.evaluation.calibration import calibrate_on_runs, roc_figure
     from modicmap.evaluation.gradings import read_gradings
+    from modicmap.grading.grade import grading_rule
     from modicmap.io.output_dir import output_dir
     from modicmap.models.bundle import load_bundle, save_bundle
 
     base = load_bundle(args.model)
     grading = dict(base.section("grading")) if base.has("grading") else {}
-    rule = str(grading.get("rule", "share"))
+    rule = grading_rule(base)
     choice = calibrate_on_runs(args.runs, read_gradings(args.gradings), rule)
     grading.update(
         {

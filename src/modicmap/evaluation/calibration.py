@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from modicmap.errors import InputError
+from modicmap.grading.grade import GradingRule
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,13 @@ def level_probabilities(run: Path) -> dict[int, float]:
 
 
 def calibrate_on_runs(
-    runs: Path, gradings: dict[tuple[str, int], int], rule: str = "share"
+    runs: Path, gradings: dict[tuple[str, int], int], rule: GradingRule = GradingRule.SHARE
 ) -> ThresholdChoice:
     """Youden threshold over the graded levels of every run folder (name = Patient)."""
     if not runs.is_dir():
         raise InputError(runs, "is not a folder of run outputs")
     truth, score = [], []
-    scores_of = level_shares if rule == "share" else level_probabilities
+    scores_of = level_shares if rule is GradingRule.SHARE else level_probabilities
     for folder in sorted(
         p
         for p in runs.iterdir()
@@ -106,7 +107,7 @@ def calibrate_on_runs(
     if not truth:
         raise InputError(runs, "no level of any run matches a graded disc (folder name = Patient)")
     try:
-        return youden_threshold(np.array(truth), np.array(score), strict=rule == "share")
+        return youden_threshold(np.array(truth), np.array(score), strict=rule is GradingRule.SHARE)
     except ValueError as exc:
         raise InputError(runs, str(exc)) from None
 

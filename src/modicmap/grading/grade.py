@@ -20,9 +20,11 @@ from enum import StrEnum
 
 import numpy as np
 
+from modicmap.errors import InputError
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.labels import L6_CODE, SACRUM_CODE, level_name, vertebra_name
+from modicmap.models.bundle import ModelBundle
 
 #: Area whose top voxel probabilities make an endplate's probability (about 4 x 5 mm);
 #: the same score the V-Net is trained on from per-level gradings.
@@ -32,6 +34,19 @@ TOP_AREA_MM2 = 20.0
 class GradingRule(StrEnum):
     SHARE = "share"
     PROBABILITY = "probability"
+
+
+def grading_rule(bundle: ModelBundle) -> GradingRule:
+    """The bundle's grading rule (the paper's ``share`` when it names none)."""
+    grading = bundle.section("grading") if bundle.has("grading") else {}
+    value = str(grading.get("rule", GradingRule.SHARE.value))
+    try:
+        return GradingRule(value)
+    except ValueError:
+        choices = ", ".join(r.value for r in GradingRule)
+        raise InputError(
+            bundle.folder / "modicmap.json", f"unknown grading rule {value!r} (one of {choices})"
+        ) from None
 
 
 def top_mean(values: np.ndarray, k: int) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from modicmap import __version__
-from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels
+from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels, grading_rule
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
 from modicmap.io.image import LoadedImage
@@ -92,7 +92,7 @@ def run_study(
             zmaps, vertebrae.labels, spacing, bundle, device=options.device
         )  # type: ignore[arg-type]
         grading = bundle.section("grading") if bundle.has("grading") else {}
-        rule = GradingRule(str(grading.get("rule", GradingRule.SHARE.value)))
+        rule = grading_rule(bundle)
         threshold = float(bundle.section("lesions").get("probability_threshold", 0.5))
         if rule is GradingRule.PROBABILITY:
             # one threshold for the map and the grade, so every graded endplate shows its voxels

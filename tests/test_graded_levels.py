@@ -182,3 +182,20 @@ def test_train_lesions_cli_learns_from_spider_gradings(shared_data: Path, tmp_pa
     assert bundle.section("grading")["rule"] == "probability"
     assert bundle.section("vertebrae") == load_bundle(None).section("vertebrae")
     assert (out / "lesions.safetensors").is_file() and not list(out.glob("*.pkl"))
+
+
+def test_graded_cohort_without_any_usable_study_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modicmap.cli.main import main
+
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text(f"study_id,t1,t2\n9,{tmp_path / 'a.nii.gz'},{tmp_path / 'b.nii.gz'}\n")
+    gradings = tmp_path / "g.csv"
+    gradings.write_text("Patient,IVD label,Modic\n9,1,2\n")
+    out = tmp_path / "bundle"
+    argv = ["train", "lesions", "--out", str(out), "--graded", str(cohort)]
+    assert main([*argv, "--gradings", str(gradings), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("no study could be read and matched to a graded level")
+    assert not out.exists()

@@ -5,6 +5,9 @@ Loss cross-entropy + Dice (MONAI ``DiceCELoss``), Adam, channel dropout 0.5. Pre
 learning rate 1e-3 and base width 8, which converges within the CPU budget (the
 bundled default). Subjects are split 65/20/15 (train/validation/test); lesions painted
 into real lumbar-vb subjects are split by subject, with the ``--test-subjects`` held out.
+With ``--graded COHORT --gradings CSV`` the V-Net also learns from per-level gradings
+(multiple-instance loss, ``modicmap.lesions.graded``); ``--init BUNDLE`` fine-tunes a
+bundle's V-Net.
 """
 
 from __future__ import annotations
@@ -161,8 +164,10 @@ def train(
         volumes += synthetic_volumes(synthetic, seed=10_000 + settings.seed)
     if lumbar_vb is not None:
         volumes += painted_volumes(lumbar_vb, paintings, settings.seed)
-    if not volumes and graded is None:
-        raise InputError(data, "no training studies (give --data, --synthetic or --painted)")
+    if not volumes and (graded is None or not len(graded)):
+        raise InputError(
+            data, "no training studies (give --data, --synthetic, --painted or --graded)"
+        )
     fractions = (settings.val_fraction, settings.test_fraction)
     crops = to_crop_set(volumes, settings.seed)
     roles = split_subjects(list(crops.subjects), settings.seed, test_subjects, fractions)
@@ -433,6 +438,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise InputError(args.graded or args.gradings, "--graded and --gradings go together")
     if args.graded is not None:
         volumes = graded_volumes(args.graded, args.gradings, args.init, args.device)
+        if not volumes:
+            raise InputError(args.graded, "no study could be read and matched to a graded level")
         graded = to_level_crop_set(volumes)
         graded_source = {
             "cohort": str(args.graded),

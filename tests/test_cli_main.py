@@ -24,3 +24,17 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 def test_every_command_module_is_registered() -> None:
     assert len(COMMANDS) == len(build_parser()._subparsers._group_actions[0].choices)
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "modicmap", "train", "vertebrae", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "--keep-last" in done.stdout and "--val-fraction" in done.stdout

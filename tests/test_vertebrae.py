@@ -141,6 +141,27 @@ def test_a_few_training_steps_lower_the_loss() -> None:
     assert losses[-1] < 0.8 * losses[0]
 
 
+def test_subjects_are_split_whole_and_val_fraction_zero_trains_on_all() -> None:
+    from modicmap.vertebrae.data import TrainingSlice
+    from modicmap.vertebrae.training import TrainSettings, split_by_subject
+
+    blank = np.zeros((4, 4), np.float32)
+    slices = [
+        TrainingSlice(subject, blank, blank.astype(np.uint8))
+        for subject in ("a", "a", "b", "c", "c", "synthetic-0")
+        for _ in range(2)
+    ]
+    train, val = split_by_subject(slices, TrainSettings(val_subjects=("c",)))
+    assert {s.subject for s in val} == {"c"} and len(val) == 4
+    assert {s.subject for s in train} == {"a", "b", "synthetic-0"}
+    train, val = split_by_subject(slices, TrainSettings(val_fraction=0.0))
+    assert val == [] and len(train) == len(slices)
+    train, val = split_by_subject(slices, TrainSettings(val_fraction=0.3, seed=3))
+    held_out = {s.subject for s in val}
+    assert len(held_out) == 1 and not held_out & {s.subject for s in train}
+    assert "synthetic-0" not in held_out
+
+
 def test_bundled_model_loads_from_safetensors_alone() -> None:
     from modicmap.models.bundle import load_bundle
     from modicmap.vertebrae.inference import load_network

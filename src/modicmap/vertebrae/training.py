@@ -42,6 +42,9 @@ class TrainSettings:
     synthetic_studies: int = 0
     patience: int = 12
     threads: int = 2
+    #: keep the last epoch's weights instead of the best on validation (cross-validation
+    #: uses the held-out fold only to watch training, never to choose weights)
+    keep_last: bool = False
 
 
 def augment(
@@ -88,6 +91,8 @@ def split_by_subject(
         missing = val - set(subjects)
         if missing:
             raise InputError(None, f"--val-subjects not in the data: {sorted(missing)}")
+    elif settings.val_fraction <= 0:
+        val = set()
     else:
         rng = np.random.default_rng(settings.seed)
         n_val = max(1, round(settings.val_fraction * len(subjects)))
@@ -237,7 +242,7 @@ def train(
             {k: round(v, 3) for k, v in dice.items()},
             time.perf_counter() - start,
         )
-        if score > state["best"]:
+        if settings.keep_last or score > state["best"]:
             state["best"], state["best_epoch"] = score, epoch + 1
             torch.save(model.state_dict(), best_path)
         torch.save(
@@ -249,7 +254,7 @@ def train(
             checkpoint,
         )
         (out / "checkpoint.json").write_text(json.dumps(state, indent=1))
-        if epoch + 1 - state["best_epoch"] >= settings.patience:
+        if not settings.keep_last and epoch + 1 - state["best_epoch"] >= settings.patience:
             logger.info("early stop: no better validation Dice for %d epochs", settings.patience)
             break
     model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True))
@@ -311,6 +316,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--synthetic", type=int, default=0, metavar="N", help="add N synthetic studies to training"
     )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=TrainSettings.val_fraction,
+        help="share of subjects held out when --val-subjects is not given (0: train on all)",
+    )
+    parser.add_argument(
+        "--keep-last",
+        action="store_true",
+        help="keep the last epoch (no early stopping, no choice on validation)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint in --out"
@@ -329,8 +345,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         seed=args.seed,
         val_subjects=tuple(args.val_subjects),
+        val_fraction=args.val_fraction,
         synthetic_studies=args.synthetic,
         threads=args.threads,
+        keep_last=args.keep_last,
     )
     command = "modicmap " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     train(

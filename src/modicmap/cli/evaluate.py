@@ -7,11 +7,11 @@ against voxel ground truth as ``modicmap synth`` writes it (``--truth``).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from modicmap import jsonio
 from modicmap.cli import common
 
 HELP = "Evaluate run outputs against per-level gradings or voxel ground truth."
@@ -203,7 +203,7 @@ def _run_gradings(args: argparse.Namespace) -> int:
     summary = {k: v for k, v in asdict(matching).items() if k != "levels"}
     with output_dir(args.out, force=args.force, inputs=(args.runs, args.gradings)) as work:
         (work / "metrics.json").write_text(
-            json.dumps({"matching": summary, "metrics": metrics, "ci95": ci}, indent=2) + "\n"
+            jsonio.dumps({"matching": summary, "metrics": metrics, "ci95": ci}, indent=2) + "\n"
         )
         (work / "metrics.md").write_text(_table(metrics, summary))
         per_type_figure(
@@ -230,7 +230,7 @@ def _run_truth(args: argparse.Namespace) -> int:
     studies = [v.study for v in evaluation.matching.voxels]
     voxels = lesion_voxels(args.runs, args.truth, studies)
     with output_dir(args.out, force=args.force, inputs=(args.runs, args.truth)) as work:
-        (work / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+        (work / "metrics.json").write_text(jsonio.dumps(report, indent=2) + "\n")
         (work / "metrics.md").write_text(_truth_table(report))
         per_type_figure(
             {

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from modicmap import jsonio
 from modicmap.grading.grade import TOP_AREA_MM2
 from modicmap.lesions.crops import CROP_MM, WORKING_MM
 from modicmap.lesions.dataset import (
@@ -272,7 +273,7 @@ def train(
             state["best"], state["best_epoch"] = score, epoch + 1
             torch.save(model.state_dict(), out / "best_lesions.pt")
         torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict()}, checkpoint)
-        (out / "lesions_checkpoint.json").write_text(json.dumps(state, indent=1))
+        (out / "lesions_checkpoint.json").write_text(jsonio.dumps(state, indent=1))
         if epoch + 1 - state["best_epoch"] >= settings.patience:
             logger.info("early stop at epoch %d", epoch + 1)
             break

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from modicmap import __version__
+from modicmap import __version__, jsonio
 from modicmap.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,6 @@ def save_bundle(
     for name, state in (weights or {}).items():
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         save_file(tensors, str(folder / f"{name}.safetensors"))
-    (folder / BUNDLE_JSON).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
+    (folder / BUNDLE_JSON).write_text(jsonio.dumps(config, indent=2, sort_keys=False) + "\n")
     logger.info("wrote model bundle %s", folder)
     return ModelBundle(folder=folder, config=config)

@@ -7,7 +7,6 @@ grades -> files in the T1's own grid, written all at once (no partial output).
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from modicmap import __version__
+from modicmap import __version__, jsonio
 from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels, grading_rule
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
@@ -161,7 +160,7 @@ def run_study(
                 write_dicom_seg(modic, t1, work / "modic_seg.dcm")
             except ImportError:
                 warnings.append("DICOM SEG export is not available in this build")
-        (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (work / "summary.json").write_text(jsonio.dumps(summary, indent=2) + "\n")
     for warning in warnings:
         logger.warning("%s", warning)
     return RunResult(out, tuple(endplates), tuple(levels), tuple(warnings), timer.seconds)

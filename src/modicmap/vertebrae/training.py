@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from modicmap import jsonio
 from modicmap.errors import InputError
 from modicmap.vertebrae.data import TrainingSlice, find_cases, load_slices, synthetic_slices
 from modicmap.vertebrae.network import CLASSES, IGNORE, VertebraeNetSpec, build_network
@@ -253,7 +254,7 @@ def train(
             },
             checkpoint,
         )
-        (out / "checkpoint.json").write_text(json.dumps(state, indent=1))
+        (out / "checkpoint.json").write_text(jsonio.dumps(state, indent=1))
         if not settings.keep_last and epoch + 1 - state["best_epoch"] >= settings.patience:
             logger.info("early stop: no better validation Dice for %d epochs", settings.patience)
             break

@@ -356,3 +356,38 @@ def test_a_result_found_on_other_input_intensities_says_so(shared_data) -> None:
     image = read_image(shared_data / "spider-midsag" / "images" / "22_t1.nii.gz").image
     result = segment_vertebrae(image, load_bundle(None))  # dark T1: plain input misses bodies
     assert any("input intensities" in w for w in result.warnings)
+
+
+def test_the_registered_second_sequence_is_asked_only_when_the_t1_result_is_implausible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modicmap.vertebrae import inference
+
+    t1 = sitk.Image(120, 260, 3, sitk.sitkFloat32)
+    t1.SetSpacing((1.0, 1.0, 4.0))
+    t2 = sitk.Image(t1)
+    t2.SetSpacing((1.0, 1.0, 4.0))
+    without_sacrum = name_levels(clean_instances(*spine(5, sacrum=False), SPACING))
+    with_sacrum = name_levels(clean_instances(*spine(5), SPACING))
+    asked: list[str] = []
+
+    def probabilities(source, bundle, *, device, variant, network):
+        asked.append("t2" if source is t2 else f"t1 {variant}")
+        return source
+
+    monkeypatch.setattr(inference, "load_network", lambda bundle, device: None)
+    monkeypatch.setattr(inference, "predict_probabilities", probabilities)
+    monkeypatch.setattr(
+        inference,
+        "vertebrae_from_probabilities",
+        lambda source: with_sacrum if source is t2 else without_sacrum,
+    )
+    result = inference.segment_vertebrae(t1, None, second_opinion=t2)  # type: ignore[arg-type]
+    assert asked == [f"t1 {v}" for v in inference.INTENSITY_VARIANTS] + ["t2"]
+    assert names(result)[-1] == "S1"
+    assert any("second sequence" in w for w in result.warnings)
+
+    asked.clear()
+    monkeypatch.setattr(inference, "vertebrae_from_probabilities", lambda source: with_sacrum)
+    result = inference.segment_vertebrae(t1, None, second_opinion=t2)  # type: ignore[arg-type]
+    assert asked == ["t1 percentile"] and not any("second" in w for w in result.warnings)

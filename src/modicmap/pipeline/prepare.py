@@ -91,7 +91,13 @@ def prepare_study(
             mask = read_mask(vertebrae_mask)
             vertebrae = vertebrae_from_mask(mask, t1.image, str(vertebrae_mask))
         else:
-            vertebrae = segment_vertebrae(t1.image, bundle, device=device)
+            # the registered T2 is asked only when the T1 result looks implausible, and
+            # only when the registration raised no warning (else its bodies may sit
+            # in the wrong place on the T1: SPIDER pid 52)
+            trusted = register and not registration_json.get("warnings")
+            vertebrae = segment_vertebrae(
+                t1.image, bundle, device=device, second_opinion=t2_on_t1 if trusted else None
+            )
     warnings += [f"vertebrae: {w}" for w in vertebrae.warnings]
     if not vertebrae.bodies:
         raise InputError(t1_path, "no vertebrae found")

@@ -67,6 +67,10 @@ def _resize(array: np.ndarray, shape: tuple[int, int], order: int) -> np.ndarray
 INTENSITY_VARIANTS = ("percentile", "gamma-0.5", "equalised")
 
 
+#: name of the attempt on the second sequence in :func:`segment_vertebrae`
+SECOND_OPINION = "second sequence"
+
+
 def _network_input(array: np.ndarray, variant: str) -> np.ndarray:
     scaled = normalise(array)
     if variant == "percentile":
@@ -186,31 +190,50 @@ def plausibility(result: VertebraeResult, spacing_y_mm: float) -> tuple[bool, bo
 
 
 def segment_vertebrae(
-    image: sitk.Image, bundle: ModelBundle, *, device: str = "cpu"
+    image: sitk.Image,
+    bundle: ModelBundle,
+    *,
+    device: str = "cpu",
+    second_opinion: sitk.Image | None = None,
 ) -> VertebraeResult:
     """Vertebral bodies of a canonical image, named from the sacrum (VerSe codes).
 
     The first, plain pass is kept unless it looks implausible (:func:`plausibility`);
-    then the other intensity variants are tried and the most plausible result is kept.
+    then the other intensity variants are tried, then ``second_opinion`` (the other
+    sequence resampled onto ``image``'s grid, e.g. the registered T2), and the most
+    plausible result is kept.
     """
     network = load_network(bundle, device)
 
-    def attempt(variant: str) -> tuple[tuple[bool, bool, bool], VertebraeResult, str]:
+    def attempt(
+        source: sitk.Image, variant: str
+    ) -> tuple[tuple[bool, bool, bool], VertebraeResult, str]:
         probabilities = predict_probabilities(
-            image, bundle, device=device, variant=variant, network=network
+            source, bundle, device=device, variant=variant, network=network
         )
         result = vertebrae_from_probabilities(probabilities)
         return plausibility(result, image.GetSpacing()[1]), result, variant
 
-    best = attempt(INTENSITY_VARIANTS[0])
+    best = attempt(image, INTENSITY_VARIANTS[0])
     for variant in INTENSITY_VARIANTS[1:]:
         if all(best[0]):
             break
-        tried = attempt(variant)
+        tried = attempt(image, variant)
         if tried[0] > best[0]:
             best = tried
+    if second_opinion is not None and not all(best[0]):
+        tried = attempt(second_opinion, INTENSITY_VARIANTS[0])
+        if tried[0] > best[0]:
+            best = tried[0], tried[1], SECOND_OPINION
     _score, result, variant = best
-    if variant != INTENSITY_VARIANTS[0]:
+    if variant == SECOND_OPINION:
+        logger.info("vertebrae: the second sequence gave the most plausible result")
+        note = (
+            "bodies found on the registered second sequence (the T1 gave an implausible "
+            "result): check the outlines and level names"
+        )
+        result = replace(result, warnings=(*result.warnings, note))
+    elif variant != INTENSITY_VARIANTS[0]:
         logger.info("vertebrae: input intensities %s gave the most plausible result", variant)
         note = (
             f"bodies found on {variant} input intensities (the plain input gave an "

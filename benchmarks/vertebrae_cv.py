@@ -61,7 +61,16 @@ def evaluate(work: Path, data: Path, json_out: Path | None) -> None:
     summary = {
         "mean_body_dice": float(np.mean(dice)),
         "median_body_dice": float(np.median(dice)),
+        "mean_body_dice_by_source": {
+            source: float(
+                np.mean([d for k, r in cases.items() if k.startswith(source) for d in r["dice"]])
+            )
+            for source in ("VB1", "VB2")
+        },
         "per_case_mean_dice": {k: float(np.mean(r["dice"])) for k, r in cases.items()},
+        "per_case_median_volume_ratio": {
+            k: float(np.median(r["volume_ratio"])) for k, r in cases.items()
+        },
         "bodies": len(dice),
         "bodies_found": sum(r["found"] for r in cases.values()),
         "split": sum(r["split"] for r in cases.values()),
@@ -70,9 +79,9 @@ def evaluate(work: Path, data: Path, json_out: Path | None) -> None:
         "recipe": " ".join(RECIPE),
         "folds": [list(f) for f in FOLDS],
     }
-    print(json.dumps({k: v for k, v in summary.items() if k != "per_case_mean_dice"}, indent=1))
+    print(json.dumps(summary, indent=1, default=int))
     if json_out:
-        json_out.write_text(json.dumps({"summary": summary, "folds": folds}, indent=1, default=str))
+        json_out.write_text(json.dumps({"summary": summary, "folds": folds}, indent=1, default=int))
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ def body_scores(truth: np.ndarray, pred: np.ndarray, skip_sacrum: bool) -> dict[
     if skip_sacrum:
         gt_ids = gt_ids[:-1]  # VB1: lowest label is S1 — scored separately
     pred_ids = [int(v) for v in np.unique(pred) if v]
-    dices, split, found = [], 0, 0
+    dices, ratios, split, found = [], [], 0, 0
     for g in gt_ids:
         gmask = truth == g
         overlaps = {p: int((gmask & (pred == p)).sum()) for p in pred_ids}
@@ -38,13 +38,21 @@ def body_scores(truth: np.ndarray, pred: np.ndarray, skip_sacrum: bool) -> dict[
         best = max(overlaps, key=overlaps.get) if overlaps else None
         d = 0.0 if best is None else 2 * overlaps[best] / (gmask.sum() + (pred == best).sum())
         dices.append(d)
+        ratios.append(0.0 if best is None else float((pred == best).sum() / gmask.sum()))
         found += d > 0.5
     merged = 0
     for p in pred_ids:
         pmask = pred == p
         hits = [g for g in gt_ids if ((truth == g) & pmask).sum() > 0.2 * (truth == g).sum()]
         merged += len(hits) > 1
-    return {"dice": dices, "found": found, "n": len(gt_ids), "split": split, "merged": merged}
+    return {
+        "dice": dices,
+        "volume_ratio": ratios,
+        "found": found,
+        "n": len(gt_ids),
+        "split": split,
+        "merged": merged,
+    }
 
 
 def lumbar_vb(model_dir: Path | None, data: Path, subjects: list[str]) -> dict[str, object]:
@@ -68,7 +76,10 @@ def lumbar_vb(model_dir: Path | None, data: Path, subjects: list[str]) -> dict[s
         rows[case.case] = scores
         print(
             case.case,
-            {k: (np.round(v, 3).tolist() if k == "dice" else v) for k, v in scores.items()},
+            {
+                k: (np.round(v, 3).tolist() if k in ("dice", "volume_ratio") else v)
+                for k, v in scores.items()
+            },
             flush=True,
         )
     all_dice = [d for r in rows.values() for d in r["dice"]]  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ import pytest
 from modicmap.grading.grade import (
     GradingRule,
     disc_levels,
+    endplate_probability,
     grade_endplates,
     grade_levels,
     index_from_sacrum,
@@ -74,6 +75,28 @@ def test_probability_rule_ignores_a_few_stray_voxels() -> None:
     assert [r.modic for r in paper if (r.vertebra, r.endplate) == ("L5", "inferior")] == [1], (
         "the paper's share rule at threshold 0: one voxel suffices"
     )
+
+
+def test_on_a_stack_a_one_slice_speck_is_diluted_but_a_central_lesion_counts() -> None:
+    """15 slices of 1 mm: the endplate score averages the central slab's per-slice scores."""
+    labels = np.repeat(_two_bodies(), 15, axis=0)
+    region = np.zeros(labels.shape, bool)
+    region[:, 32:40, 10:50] = True  # the inferior endplate band of L5 on every slice
+    speck = np.zeros(labels.shape, np.float32)
+    speck[7, 34:36, 20:30] = 0.95  # 20 bright voxels on one slice of the 13 in the slab
+    assert top_mean(speck[region], 20) == pytest.approx(0.95), "pooling acts as a maximum"
+    assert endplate_probability(speck, region, 7.0, 1.0, 20) == pytest.approx(0.95 / 13)
+    sparse = np.zeros(labels.shape, np.float32)
+    sparse[[0, 14], 34:36, 20:30] = 0.95  # the two outermost slices only (7 mm off centre)
+    assert endplate_probability(sparse, region, 7.0, 1.0, 20) == 0.0
+    assert top_mean(sparse[region], 20) == pytest.approx(0.95), "pooling acts as a maximum"
+    lesion = np.zeros(labels.shape, np.float32)
+    lesion[1:14, 34:38, 20:30] = 0.9  # a lesion across the central 13 mm of the body
+    assert endplate_probability(lesion, region, 7.0, 1.0, 20) == pytest.approx(0.9)
+    one = lesion[7:8]
+    assert endplate_probability(one, region[7:8], 0.0, 4.0, 20) == pytest.approx(
+        top_mean(one[region[7:8]], 20)
+    ), "on a single slice the score is that slice's"
 
 
 def test_probability_rule_needs_the_probability_map() -> None:

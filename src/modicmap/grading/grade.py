@@ -30,6 +30,14 @@ from modicmap.models.bundle import ModelBundle
 #: the same score the V-Net is trained on from per-level gradings.
 TOP_AREA_MM2 = 20.0
 
+#: On a stack of slices an endplate's probability is the MEAN of the per-slice scores of
+#: the slices within this distance of the body's centre (left-right). The per-slice
+#: score is what the V-Net learned and was calibrated on (mid-sagittal SPIDER slices);
+#: pooling the top voxels of every slice instead acts as a maximum over slices and
+#: graded 16 of 17 endplates of a real 50-slice lumbar-vb volume (DzZ) whose
+#: single slices graded none of them (docs/benchmarks.md, "3-D studies").
+CENTRAL_SLAB_MM = 6.0
+
 
 class GradingRule(StrEnum):
     SHARE = "share"
@@ -57,6 +65,24 @@ def top_mean(values: np.ndarray, k: int) -> float:
     return float(np.partition(values, values.size - k)[values.size - k :].mean())
 
 
+def endplate_probability(
+    probability: np.ndarray,
+    region: np.ndarray,
+    centre_slice: float,
+    slice_spacing_mm: float,
+    k: int,
+) -> float:
+    """Mean over the central slab's slices of the top-``k`` mean within ``region``."""
+    slices = np.flatnonzero(region.any(axis=(1, 2)))
+    if slices.size == 0:
+        return 0.0
+    offset = np.abs(slices - centre_slice) * slice_spacing_mm
+    near = slices[offset <= CENTRAL_SLAB_MM]
+    if near.size == 0:
+        near = slices[[int(np.argmin(offset))]]
+    return float(np.mean([top_mean(probability[z][region[z]], k) for z in near]))
+
+
 def grade_endplates(
     modic_map: np.ndarray,
     vertebrae: np.ndarray,
@@ -68,14 +94,20 @@ def grade_endplates(
     rule: GradingRule = GradingRule.SHARE,
 ) -> list[EndplateGrade]:
     """One row per endplate, superior to inferior. ``probability``: lesion probability map
-    (the mean of the region's top voxels over ``TOP_AREA_MM2`` is the endplate's
-    probability); without it, 1.0 / 0.0."""
+    (the endplate's probability is :func:`endplate_probability`: per slice the mean of
+    the region's top voxels over ``TOP_AREA_MM2``, averaged over the central slab);
+    without it, 1.0 / 0.0."""
     if rule is GradingRule.PROBABILITY and probability is None:
         raise ValueError("the probability rule needs the lesion probability map")
     single_slice = modic_map.shape[0] == 1
     unit = spacing_zyx[1] * spacing_zyx[2] * (1.0 if single_slice else spacing_zyx[0])
     k = round(TOP_AREA_MM2 / (spacing_zyx[1] * spacing_zyx[2]))
     rows: list[tuple[int, int, EndplateGrade]] = []
+    centres = {
+        int(code): float(np.nonzero(vertebrae == code)[0].mean())
+        for code in np.unique(vertebrae)
+        if code
+    }
     for (code, side), region in endplate_regions(vertebrae, spacing_zyx, depth_mm).items():
         n_region = int(region.sum())
         types = modic_map[region]
@@ -83,7 +115,7 @@ def grade_endplates(
         fractions = counts / max(n_region, 1)
         best = int(np.argmax(counts))
         if probability is not None:
-            confidence = top_mean(probability[region], k) if n_region else 0.0
+            confidence = endplate_probability(probability, region, centres[code], spacing_zyx[0], k)
         if rule is GradingRule.PROBABILITY:
             modic = best + 1 if counts[best] > 0 and confidence >= threshold else 0
         else:

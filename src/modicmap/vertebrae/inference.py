@@ -120,6 +120,10 @@ def predict_probabilities(
     return ClassProbabilities(probs[:, 1], probs[:, 2], spacing, array.shape)  # type: ignore[arg-type]
 
 
+#: body + sacrum probability above which a voxel of the image grid is bone
+FOREGROUND_THRESHOLD = 0.5
+
+
 def _upsample(labels: np.ndarray, probabilities: ClassProbabilities) -> np.ndarray:
     """Instance labels from the working grid onto the image's own grid.
 
@@ -143,7 +147,7 @@ def _upsample(labels: np.ndarray, probabilities: ClassProbabilities) -> np.ndarr
     near = torch.nn.functional.interpolate(
         torch.from_numpy(grown.astype(np.float32))[:, None], size=size, mode="nearest-exact"
     )[:, 0]
-    return torch.where(fg > 0.5, near, 0).numpy().astype(labels.dtype)
+    return torch.where(fg > FOREGROUND_THRESHOLD, near, 0).numpy().astype(labels.dtype)
 
 
 def predict_classes(

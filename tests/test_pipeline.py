@@ -324,3 +324,24 @@ def test_report_renders_in_headless_chromium(nifti_run: tuple[Path, Path], tmp_p
         line for line in result.stderr.splitlines() if "CONSOLE" in line and "ERROR" in line.upper()
     ]
     assert console_errors == []
+
+
+@pytest.mark.real
+def test_a_real_3d_volume_is_graded_like_its_own_single_slices(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """lumbar-vb DzZ (50 sagittal slices): pooling every slice's top voxels once graded 16
+    of its 17 endplates while its central slices, run alone, grade at most one."""
+    from modicmap.pipeline.run import RunOptions, run_study
+
+    volumes = shared_data / "lumbar-vb"
+    run_study(
+        volumes / "VB1-DzZ_T1.nii.gz",
+        volumes / "VB1-DzZ_T2.nii.gz",
+        tmp_path / "out",
+        RunOptions(),
+    )
+    with (tmp_path / "out" / "endplates.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) >= 12
+    assert sum(int(r["modic"]) > 0 for r in rows) <= 2

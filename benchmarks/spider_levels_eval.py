@@ -22,7 +22,7 @@ import SimpleITK as sitk
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, roc_auc_score
 
 from modicmap.errors import InputError
-from modicmap.evaluation.metrics import bootstrap_auc_ci
+from modicmap.evaluation.metrics import bootstrap_auc_ci, patient_bootstrap
 from modicmap.grading.endplates import Endplate, endplate_regions
 from modicmap.labels import vertebra_code
 from modicmap.lesions.zscore import zscore_maps
@@ -70,12 +70,8 @@ def bootstrap_auc_difference(
     seed: int = 0,
 ) -> tuple[float, float, float]:
     """AUC(score) - AUC(baseline) on the same levels, 95% CI by a paired patient bootstrap."""
-    rng = np.random.default_rng(seed)
-    ids = np.unique(patients)
-    rows = {p: np.flatnonzero(patients == p) for p in ids}
     values = []
-    for _ in range(n):
-        idx = np.concatenate([rows[p] for p in rng.choice(ids, len(ids), replace=True)])
+    for idx in patient_bootstrap(patients, n, seed):
         if len(np.unique(y[idx])) == 2:
             values.append(roc_auc_score(y[idx], score[idx]) - roc_auc_score(y[idx], baseline[idx]))
     return (

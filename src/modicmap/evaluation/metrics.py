@@ -8,6 +8,7 @@ matrix; per-type sensitivity and specificity (type t vs not t).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -38,16 +39,22 @@ def _rate(hits: np.ndarray) -> float:
     return float(hits.mean()) if hits.size else float("nan")
 
 
+def patient_bootstrap(patients: np.ndarray, n: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """``n`` bootstrap samples as row indices: patients drawn with replacement, each with all
+    of its rows (levels of one patient are not independent)."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(patients)
+    groups = [np.flatnonzero(patients == p) for p in ids]
+    for _ in range(n):
+        yield np.concatenate([groups[i] for i in rng.integers(0, len(ids), len(ids))])
+
+
 def bootstrap_auc_ci(
     patients: np.ndarray, truth: np.ndarray, score: np.ndarray, *, n: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
     """95 % percentile interval of the AUC over bootstrap samples of patients."""
-    rng = np.random.default_rng(seed)
-    ids = np.unique(patients)
-    groups = {p: np.flatnonzero(patients == p) for p in ids}
     values = []
-    for _ in range(n):
-        idx = np.concatenate([groups[p] for p in rng.choice(ids, len(ids), replace=True)])
+    for idx in patient_bootstrap(patients, n, seed):
         if len(np.unique(truth[idx])) == 2:
             values.append(roc_auc_score(truth[idx], score[idx]))
     if not values:

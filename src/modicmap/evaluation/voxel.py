@@ -40,7 +40,7 @@ from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
 from modicmap.errors import InputError
 from modicmap.evaluation.gradings import MatchedLevel
-from modicmap.evaluation.metrics import LevelMetrics, level_metrics
+from modicmap.evaluation.metrics import LevelMetrics, level_metrics, patient_bootstrap
 from modicmap.labels import vertebra_name
 
 logger = logging.getLogger(__name__)
@@ -437,13 +437,10 @@ def bootstrap_cis(
     patients = np.asarray(patients)
     truth, predicted = np.asarray(truth, int), np.asarray(predicted, int)
     score = np.asarray(score, float)
-    rng = np.random.default_rng(seed)
-    ids = np.unique(patients)
-    groups = [np.flatnonzero(patients == p) for p in ids]
-    samples = []
-    for _ in range(max(n, 1)):
-        idx = np.concatenate([groups[i] for i in rng.integers(0, len(ids), len(ids))])
-        samples.append(_statistics(truth[idx], predicted[idx], score[idx]))
+    samples = [
+        _statistics(truth[idx], predicted[idx], score[idx])
+        for idx in patient_bootstrap(patients, max(n, 1), seed)
+    ]
     return _percentiles(samples)
 
 

@@ -23,7 +23,7 @@ from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
 from modicmap.evaluation.gradings import read_gradings
 from modicmap.grading.endplates import Endplate, endplate_regions
-from modicmap.grading.grade import disc_levels
+from modicmap.grading.grade import disc_levels, level_type
 from modicmap.grading.typing import PAPER_CENTROIDS
 from modicmap.io.reader import read_image
 from modicmap.labels import vertebra_name
@@ -33,14 +33,6 @@ from modicmap.lesions.zscore import zscore_maps
 def array(path: Path) -> tuple[np.ndarray, sitk.Image]:
     image = read_image(path).image
     return sitk.GetArrayFromImage(image), image
-
-
-def combine(upper: tuple[int, float], lower: tuple[int, float]) -> int:
-    """The run's level rule: one graded endplate decides; two that differ, the larger."""
-    (ta, va), (tb, vb) = upper, lower
-    if ta and tb and ta != tb:
-        return ta if va >= vb else tb
-    return ta or tb
 
 
 def analyse(runs: Path, images: Path, gradings: Path) -> dict[str, object]:
@@ -79,8 +71,8 @@ def analyse(runs: Path, images: Path, gradings: Path) -> dict[str, object]:
                     "patient": pid,
                     "index_from_sacrum": index,
                     "graded": grades[(pid, index)],
-                    "run": combine((a[0], a[2]), (b[0], b[2])),
-                    "by_mean": combine((a[1], a[2]), (b[1], b[2])),
+                    "run": level_type((a[0], a[2]), (b[0], b[2])),
+                    "by_mean": level_type((a[1], a[2]), (b[1], b[2])),
                     "means": [m for m in (a[3], b[3]) if m is not None],
                 }
             )

@@ -157,6 +157,15 @@ def disc_levels(present_codes: list[int]) -> list[tuple[int, int, int]]:
     return out
 
 
+def level_type(upper: tuple[int, float], lower: tuple[int, float]) -> int:
+    """A level's type from its two endplates' (type, lesion volume): one graded endplate
+    decides; two graded with different types, the one with more lesion."""
+    (upper_type, upper_volume), (lower_type, lower_volume) = upper, lower
+    if upper_type and lower_type and upper_type != lower_type:
+        return upper_type if upper_volume >= lower_volume else lower_type
+    return upper_type or lower_type
+
+
 def grade_levels(endplates: list[EndplateGrade], present_codes: list[int]) -> list[LevelGrade]:
     """Disc levels between consecutive found bodies (superior to inferior)."""
     by_key = {(row.vertebra, row.endplate): row for row in endplates}
@@ -166,10 +175,7 @@ def grade_levels(endplates: list[EndplateGrade], present_codes: list[int]) -> li
         b = by_key.get((vertebra_name(lower), Endplate.SUPERIOR.value))
         if a is None or b is None:
             continue
-        if a.modic and b.modic and a.modic != b.modic:
-            modic = a.modic if a.lesion_mm3 >= b.lesion_mm3 else b.modic
-        else:
-            modic = a.modic or b.modic
+        modic = level_type((a.modic, a.lesion_mm3), (b.modic, b.lesion_mm3))
         levels.append(
             LevelGrade(
                 level=level_name(upper, lower),

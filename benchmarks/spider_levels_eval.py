@@ -22,6 +22,7 @@ import SimpleITK as sitk
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, roc_auc_score
 
 from modicmap.errors import InputError
+from modicmap.evaluation.gradings import read_gradings
 from modicmap.evaluation.metrics import bootstrap_auc_ci, patient_bootstrap
 from modicmap.grading.endplates import Endplate, endplate_regions
 from modicmap.labels import vertebra_code
@@ -91,10 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)
     folder = args.data / "spider-midsag"
-    grades: dict[tuple[str, int], int] = {}
-    with (folder / "gradings.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            grades[(row["Patient"], int(row["IVD label"]))] = int(row["Modic"])
+    grades = read_gradings(folder / "gradings.csv")
     pids = sorted({p for p, _ in grades}, key=int)
     if args.limit:
         pids = pids[: args.limit]

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import json
 import math
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from modicmap.evaluation.gradings import read_gradings
 from modicmap.io.reader import read_image
 from modicmap.labels import SACRUM_CODE
 from modicmap.models.bundle import load_bundle
@@ -142,9 +142,8 @@ def spider(
     bundle = load_bundle(model_dir)
     folder = data / "spider-midsag"
     graded: dict[str, int] = {}
-    with (folder / "gradings.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            graded[row["Patient"]] = max(graded.get(row["Patient"], 0), int(row["IVD label"]))
+    for patient, label in read_gradings(folder / "gradings.csv"):
+        graded[patient] = max(graded.get(patient, 0), label)
     rows = []
     panels = []
     for path in sorted(

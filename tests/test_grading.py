@@ -77,25 +77,27 @@ def test_probability_rule_ignores_a_few_stray_voxels() -> None:
     )
 
 
-def test_on_a_stack_a_one_slice_speck_is_diluted_but_a_central_lesion_counts() -> None:
-    """15 slices of 1 mm: the endplate score averages the central slab's per-slice scores."""
-    labels = np.repeat(_two_bodies(), 15, axis=0)
+def test_on_a_stack_a_speck_is_diluted_an_off_midline_lesion_counts_the_rims_do_not() -> None:
+    """41 slices of 1 mm (centre 20): the endplate score is the best mean per-slice score
+    of an 8-slice window within 12 mm of the centre."""
+    labels = np.repeat(_two_bodies(), 41, axis=0)
     region = np.zeros(labels.shape, bool)
     region[:, 32:40, 10:50] = True  # the inferior endplate band of L5 on every slice
     speck = np.zeros(labels.shape, np.float32)
-    speck[7, 34:36, 20:30] = 0.95  # 20 bright voxels on one slice of the 13 in the slab
+    speck[20, 34:36, 20:30] = 0.95  # 20 bright voxels on one slice
     assert top_mean(speck[region], 20) == pytest.approx(0.95), "pooling acts as a maximum"
-    assert endplate_probability(speck, region, 7.0, 1.0, 20) == pytest.approx(0.95 / 13)
-    sparse = np.zeros(labels.shape, np.float32)
-    sparse[[0, 14], 34:36, 20:30] = 0.95  # the two outermost slices only (7 mm off centre)
-    assert endplate_probability(sparse, region, 7.0, 1.0, 20) == 0.0
-    assert top_mean(sparse[region], 20) == pytest.approx(0.95), "pooling acts as a maximum"
-    lesion = np.zeros(labels.shape, np.float32)
-    lesion[1:14, 34:38, 20:30] = 0.9  # a lesion across the central 13 mm of the body
-    assert endplate_probability(lesion, region, 7.0, 1.0, 20) == pytest.approx(0.9)
-    one = lesion[7:8]
-    assert endplate_probability(one, region[7:8], 0.0, 4.0, 20) == pytest.approx(
-        top_mean(one[region[7:8]], 20)
+    assert endplate_probability(speck, region, 20.0, 1.0, 20) == pytest.approx(0.95 / 8)
+    rim = np.zeros(labels.shape, np.float32)
+    rim[0:8, 34:36, 20:30] = 0.95  # 13-20 mm off centre: the body's lateral rim
+    assert endplate_probability(rim, region, 20.0, 1.0, 20) == 0.0
+    off_midline = np.zeros(labels.shape, np.float32)
+    off_midline[23:31, 34:38, 20:30] = 0.9  # 3-10 mm to one side, none at the centre
+    assert endplate_probability(off_midline, region, 20.0, 1.0, 20) == pytest.approx(0.9)
+    four_mm = off_midline[::4]  # the same at 4 mm slices: windows of two slices
+    assert endplate_probability(four_mm, region[::4], 5.0, 4.0, 20) == pytest.approx(0.9)
+    one = off_midline[25:26]
+    assert endplate_probability(one, region[25:26], 0.0, 4.0, 20) == pytest.approx(
+        top_mean(one[region[25:26]], 20)
     ), "on a single slice the score is that slice's"
 
 

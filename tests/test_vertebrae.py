@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from images import PIR_DIRECTION
+from modicmap.cli.main import main
 from modicmap.vertebrae.levels import NO_SACRUM, name_levels
 from modicmap.vertebrae.postprocess import clean_instances, split_bodies
 from modicmap.vertebrae.user_mask import UNNAMED, vertebrae_from_mask
@@ -141,6 +144,70 @@ def test_a_few_training_steps_lower_the_loss() -> None:
     assert losses[-1] < 0.8 * losses[0]
 
 
+def test_an_ensemble_outputs_the_mean_of_its_members_probabilities() -> None:
+    import torch
+
+    from modicmap.vertebrae.network import (
+        VertebraeNetSpec,
+        build_network,
+        join_members,
+        split_members,
+    )
+
+    torch.manual_seed(0)
+    spec = VertebraeNetSpec(channels=(8, 16, 32), strides=(2, 2), tile=64)
+    a, b = build_network(spec).eval(), build_network(spec).eval()
+    both = build_network(VertebraeNetSpec(channels=(8, 16, 32), strides=(2, 2), members=2))
+    joined = join_members([a.state_dict(), b.state_dict()])
+    both.load_state_dict(joined)
+    both.eval()
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        expected = (torch.softmax(a(x), 1) + torch.softmax(b(x), 1)) / 2
+        got = torch.softmax(both(x), 1)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert not torch.allclose(torch.softmax(a(x), 1), expected, atol=1e-3), "members differ"
+    back = split_members(joined, 2)
+    assert all(torch.equal(back[1][k], v) for k, v in b.state_dict().items())
+    (alone,) = split_members(a.state_dict(), 1)
+    assert alone.keys() == a.state_dict().keys()
+
+
+def test_train_vertebrae_cli_writes_a_bundle_and_joins_an_ensemble(tmp_path: Path) -> None:
+    """Two tiny training runs through the CLI: the second joins the first's network."""
+    data = tmp_path / "data"
+    data.mkdir()
+    body, sac = spine(5, shape=(2, 260, 120))
+    labels = np.zeros(body.shape, np.uint8)
+    for i, rows in enumerate(range(10, 10 + 5 * 34, 34)):
+        labels[:, rows : rows + 26][body[:, rows : rows + 26]] = i + 1
+    labels[sac] = 6
+    for subject in ("a", "b"):
+        image = _image(np.where(labels > 0, 0.8, 0.2).astype(np.float32))
+        sitk.WriteImage(image, str(data / f"{subject}_T1.nii.gz"))
+        sitk.WriteImage(_image(labels), str(data / f"{subject}_T1_vb.nii.gz"))
+    tiny = ["--epochs", "1", "--crops-per-epoch", "8", "--threads", "1", "--quiet"]
+    common = ["train", "vertebrae", "--data", str(data), *tiny, "--val-fraction", "0"]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    partner = ["--ensemble-with", str(tmp_path / "one")]
+    assert main([*common, "--out", str(tmp_path / "two"), *partner]) == 0
+
+    from modicmap.models.bundle import load_bundle
+    from modicmap.vertebrae.inference import load_network
+
+    first, second = load_bundle(tmp_path / "one"), load_bundle(tmp_path / "two")
+    section = second.section("vertebrae")
+    assert section["members"] == 2 and len(section["members_info"]) == 2
+    assert "--ensemble-with" in section["command"]
+    model, spec = load_network(second)
+    assert spec.members == 2
+    single, _ = load_network(first)
+    mine = model.members[0].state_dict()
+    assert all(mine[k].equal(v) for k, v in single.state_dict().items()), (
+        "the first member is the partner's network"
+    )
+
+
 def test_subjects_are_split_whole_and_val_fraction_zero_trains_on_all() -> None:
     from modicmap.vertebrae.data import TrainingSlice
     from modicmap.vertebrae.training import TrainSettings, split_by_subject
@@ -174,18 +241,20 @@ def test_bundled_model_loads_from_safetensors_alone() -> None:
 
 
 @pytest.mark.real
-def test_bundled_model_finds_and_names_the_bodies_of_a_held_out_lumbar_vb_volume(
-    shared_data,
-) -> None:
+@pytest.mark.parametrize("name", ["2_t1", "48_t2"])
+def test_bundled_model_names_the_lumbar_bodies_of_real_spider_slices(shared_data, name) -> None:
+    """SPIDER slices (no vertebra model saw SPIDER) judged by eye: L1-L5 and S1 found, in
+    order, S1 the lowest. 7_t2 lost its sacrum before the ensemble (docs/benchmarks.md)."""
     from modicmap.io.reader import read_image
     from modicmap.models.bundle import load_bundle
     from modicmap.vertebrae.inference import segment_vertebrae
 
-    image = read_image(shared_data / "lumbar-vb" / "VB1-DzZ_T2.nii.gz").image  # DzZ: held out
+    image = read_image(shared_data / "spider-midsag" / "images" / f"{name}.nii.gz").image
     result = segment_vertebrae(image, load_bundle(None))
     names_found = [b.name for b in result.bodies]
-    assert names_found[-1] == "S1"
-    assert {"L1", "L2", "L3", "L4", "L5"} <= set(names_found)
+    assert names_found[-6:] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    rows = [float(np.nonzero(result.labels == b.code)[1].mean()) for b in result.bodies]
+    assert rows == sorted(rows), "bodies named from top to bottom"
 
 
 def test_a_sacrum_blob_deep_in_the_pelvis_is_not_taken_for_s1() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
+    # recorded by `train` in the bundle JSON, so a model can be re-made
+    args.command_line = "modicmap " + shlex.join(sys.argv[1:] if argv is None else argv)
     _configure_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
     try:
         return int(args.handler(args))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -433,7 +432,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         mil_weight=args.mil_weight,
     )
-    command = "modicmap " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = str(getattr(args, "command_line", ""))
     graded = graded_source = None
     if (args.graded is None) != (args.gradings is None):
         raise InputError(args.graded or args.gradings, "--graded and --gradings go together")

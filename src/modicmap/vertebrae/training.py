@@ -13,10 +13,9 @@ import argparse
 import json
 import logging
 import math
-import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,14 @@ from scipy import ndimage
 from modicmap import jsonio
 from modicmap.errors import InputError
 from modicmap.vertebrae.data import TrainingSlice, find_cases, load_slices, synthetic_slices
-from modicmap.vertebrae.network import CLASSES, IGNORE, VertebraeNetSpec, build_network
+from modicmap.vertebrae.network import (
+    CLASSES,
+    IGNORE,
+    VertebraeNetSpec,
+    build_network,
+    join_members,
+    split_members,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,11 +170,20 @@ def train(
     progress: bool = True,
     command: str = "",
     init_weights: Path | None = None,
+    ensemble_with: Path | None = None,
 ) -> dict[str, Any]:
-    """Train, checkpoint every epoch, early-stop on validation Dice, write a bundle to ``out``."""
+    """Train, checkpoint every epoch, early-stop on validation Dice, write a bundle to ``out``.
+
+    ``ensemble_with``: a bundle whose vertebra network(s) the new network joins; the
+    written bundle averages all members' probabilities (and keeps that bundle's other
+    models)."""
     import torch
 
     from modicmap.models.bundle import load_bundle, save_bundle
+
+    partner = load_bundle(ensemble_with) if ensemble_with is not None else None
+    if partner is not None:
+        _check_partner(partner, spec)
 
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
@@ -243,7 +258,7 @@ def train(
             {k: round(v, 3) for k, v in dice.items()},
             time.perf_counter() - start,
         )
-        if settings.keep_last or score > state["best"]:
+        if settings.keep_last or not state["best_epoch"] or score > state["best"]:
             state["best"], state["best_epoch"] = score, epoch + 1
             torch.save(model.state_dict(), best_path)
         torch.save(
@@ -286,14 +301,48 @@ def train(
         "metrics": {"validation_pixel_dice": final},
         "history": state["history"],
     }
-    base = None
-    try:
-        base = load_bundle(None)
-    except InputError:
-        base = None
+    base = partner
+    if base is None:
+        try:
+            base = load_bundle(None)
+        except InputError:
+            base = None
     weights = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    if partner is not None:
+        section, weights = _ensemble(partner, section, weights, spec)
     save_bundle(out, {"vertebrae": section}, {"vertebrae": weights}, base=base)
     return section
+
+
+def _check_partner(partner, spec: VertebraeNetSpec) -> None:  # partner: ModelBundle
+    if not partner.has("vertebrae"):
+        raise InputError(partner.folder, "--ensemble-with: the bundle has no vertebra network")
+    theirs = VertebraeNetSpec.from_json(partner.section("vertebrae"))
+    if replace(theirs, members=1, dropout=spec.dropout) != spec:
+        raise InputError(
+            partner.folder, "--ensemble-with: its vertebra network has another architecture"
+        )
+
+
+def _ensemble(
+    partner, section: dict[str, Any], weights: dict[str, Any], spec: VertebraeNetSpec
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The partner bundle's members plus the new network, as one averaged network."""
+    old = partner.section("vertebrae")
+    old_spec = VertebraeNetSpec.from_json(old)
+    states = split_members(partner.load_weights("vertebrae"), old_spec.members)
+    records = old.get("members_info") or [{k: v for k, v in old.items() if k != "members"}]
+    member = {k: v for k, v in section.items() if k not in ("members", "architecture")}
+    members = len(states) + 1
+    joined = {
+        **replace(spec, members=members).to_json(),
+        "classes": section["classes"],
+        "normalisation": section["normalisation"],
+        "command": section["command"],
+        "ensemble": f"mean of the class probabilities of {members} U-Nets (members_info)",
+        "members_info": [*records, member],
+    }
+    return joined, join_members([*states, weights])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -335,6 +384,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-weights", type=Path, default=None, help="start from these weights (a state dict)"
     )
+    parser.add_argument(
+        "--ensemble-with",
+        type=Path,
+        default=None,
+        metavar="BUNDLE",
+        help="write a bundle whose vertebra network averages BUNDLE's network(s) and the new one",
+    )
     parser.add_argument("--device", default="cpu")
 
 
@@ -351,7 +407,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         threads=args.threads,
         keep_last=args.keep_last,
     )
-    command = "modicmap " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    command = str(getattr(args, "command_line", ""))
     train(
         args.data,
         args.out,
@@ -362,5 +418,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         progress=not args.quiet and sys.stderr.isatty(),
         command=command,
         init_weights=args.init_weights,
+        ensemble_with=args.ensemble_with,
     )
     return 0

@@ -3,8 +3,9 @@
 Classes: 0 background, 1 vertebral body (above the sacrum), 2 sacrum (S1). A
 separate sacrum class makes S1 explicit, because every level name is counted from it.
 A bundle may hold several such networks (``members``) whose class probabilities are
-averaged: an ensemble of two differently trained U-Nets named the levels of more SPIDER
-slices right than either alone (docs/benchmarks.md, "Vertebral bodies").
+averaged (``train vertebrae --ensemble-with``). The default bundle holds one: a two-member
+ensemble traded one kind of level-naming error on SPIDER for another (docs/benchmarks.md,
+"Vertebral bodies").
 """
 
 from __future__ import annotations

@@ -95,6 +95,17 @@ def test_user_mask_with_verse_codes_is_kept() -> None:
     assert result.warnings == ()
 
 
+def test_user_mask_with_an_l6_warns_of_transitional_anatomy() -> None:
+    from modicmap.vertebrae.user_mask import TRANSITIONAL_L6
+
+    codes = np.zeros((3, 130, 60), np.uint8)
+    for code, top in ((24, 5), (25, 40), (26, 75)):
+        codes[:, top : top + 25, 10:40] = code
+    result = vertebrae_from_mask(_image(codes), _image(codes.astype(np.float32)))
+    assert names(result) == ["L5", "L6", "S1"]
+    assert result.warnings == (TRANSITIONAL_L6,)
+
+
 def test_user_mask_with_arbitrary_labels_is_named_from_the_lowest() -> None:
     mask = np.zeros((3, 120, 60), np.uint8)
     for i, top in enumerate((5, 40, 75)):

@@ -15,7 +15,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from modicmap.errors import InputError
-from modicmap.labels import vertebra_name
+from modicmap.labels import L6_CODE, vertebra_name
 from modicmap.vertebrae.levels import name_levels
 from modicmap.vertebrae.postprocess import Instances
 from modicmap.vertebrae.result import VertebraeResult, VertebralBody
@@ -23,6 +23,12 @@ from modicmap.vertebrae.result import VertebraeResult, VertebralBody
 UNNAMED = (
     "the vertebrae mask has no anatomical codes: bodies are named from the lowest, taken as L5 "
     "(give VerSe codes, S1 = 26, to name them exactly)"
+)
+
+TRANSITIONAL_L6 = (
+    "the vertebrae mask labels an L6 (transitional anatomy): disc levels are counted from the "
+    "sacrum, so L6-S1 has index_from_sacrum 1 and L5-L6 index 2; check that gradings you "
+    "compare with count the same way"
 )
 
 
@@ -53,7 +59,8 @@ def vertebrae_from_mask(
                         code, vertebra_name(code), int(part.sum()), tuple(float(c) for c in centre)
                     )
                 )
-        return VertebraeResult(labels=out, bodies=tuple(bodies), warnings=())
+        warnings = (TRANSITIONAL_L6,) if L6_CODE in values else ()
+        return VertebraeResult(labels=out, bodies=tuple(bodies), warnings=warnings)
     if len(values) == 1:
         labels, _ = ndimage.label(labels > 0)
         values = [int(v) for v in np.unique(labels) if v]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -453,21 +454,24 @@ def test_a_result_found_on_other_input_intensities_says_so(shared_data) -> None:
     assert any("input intensities" in w for w in result.warnings)
 
 
-def test_the_registered_second_sequence_is_asked_only_when_the_t1_result_is_implausible(
+def test_the_registered_second_sequence_replaces_an_implausible_t1_and_checks_a_plausible_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from modicmap.vertebrae import inference
 
     t1 = sitk.Image(120, 260, 3, sitk.sitkFloat32)
     t1.SetSpacing((1.0, 1.0, 4.0))
-    t2 = sitk.Image(t1)
-    t2.SetSpacing((1.0, 1.0, 4.0))
+    t2 = sitk.Image(t1) + 1.0  # told apart by its value: the cross-check gets a slab of it
+
+    def is_t2(source: sitk.Image) -> bool:
+        return bool(sitk.GetArrayViewFromImage(source).max() == 1.0)
+
     without_sacrum = name_levels(clean_instances(*spine(5, sacrum=False), SPACING))
     with_sacrum = name_levels(clean_instances(*spine(5), SPACING))
     asked: list[str] = []
 
     def probabilities(source, bundle, *, device, variant, network):
-        asked.append("t2" if source is t2 else f"t1 {variant}")
+        asked.append("t2" if is_t2(source) else f"t1 {variant}")
         return source
 
     monkeypatch.setattr(inference, "load_network", lambda bundle, device: None)
@@ -475,7 +479,7 @@ def test_the_registered_second_sequence_is_asked_only_when_the_t1_result_is_impl
     monkeypatch.setattr(
         inference,
         "vertebrae_from_probabilities",
-        lambda source: with_sacrum if source is t2 else without_sacrum,
+        lambda source: with_sacrum if is_t2(source) else without_sacrum,
     )
     result = inference.segment_vertebrae(t1, None, second_opinion=t2)  # type: ignore[arg-type]
     assert asked == [f"t1 {v}" for v in inference.INTENSITY_VARIANTS] + ["t2"]
@@ -485,4 +489,21 @@ def test_the_registered_second_sequence_is_asked_only_when_the_t1_result_is_impl
     asked.clear()
     monkeypatch.setattr(inference, "vertebrae_from_probabilities", lambda source: with_sacrum)
     result = inference.segment_vertebrae(t1, None, second_opinion=t2)  # type: ignore[arg-type]
-    assert asked == ["t1 percentile"] and not any("second" in w for w in result.warnings)
+    assert asked == ["t1 percentile", "t2"], "a plausible T1 is only cross-checked"
+    assert not any("second" in w for w in result.warnings), "same names: no warning"
+
+    lumbar = (with_sacrum.labels > 0) & (with_sacrum.labels < 26)
+    shifted = replace(
+        with_sacrum, labels=np.where(lumbar, with_sacrum.labels - 1, with_sacrum.labels)
+    )
+    monkeypatch.setattr(
+        inference,
+        "vertebrae_from_probabilities",
+        lambda source: shifted if is_t2(source) else with_sacrum,
+    )
+    result = inference.segment_vertebrae(t1, None, second_opinion=t2)  # type: ignore[arg-type]
+    assert names(result)[-2:] == ["L5", "S1"], "the T1 result is kept"
+    assert inference.disagreement_note(-1) in result.warnings
+    assert "1 level lower" in inference.disagreement_note(-1)
+    assert inference.name_offset(with_sacrum.labels, shifted.labels) == -1
+    assert inference.name_offset(with_sacrum.labels, with_sacrum.labels) == 0

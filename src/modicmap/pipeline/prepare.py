@@ -91,9 +91,9 @@ def prepare_study(
             mask = read_mask(vertebrae_mask)
             vertebrae = vertebrae_from_mask(mask, t1.image, str(vertebrae_mask))
         else:
-            # the registered T2 is asked only when the T1 result looks implausible, and
-            # only when the registration raised no warning (else its bodies may sit
-            # in the wrong place on the T1: SPIDER pid 52)
+            # the registered T2 replaces an implausible T1 result and cross-checks the
+            # level names of a plausible one, only when the registration raised no
+            # warning (else its bodies may sit in the wrong place on the T1: SPIDER pid 52)
             trusted = register and not registration_json.get("warnings")
             vertebrae = segment_vertebrae(
                 t1.image, bundle, device=device, second_opinion=t2_on_t1 if trusted else None

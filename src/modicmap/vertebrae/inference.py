@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from modicmap.labels import SACRUM_CODE
 from modicmap.models.bundle import ModelBundle, load_weights_into
 from modicmap.vertebrae.data import normalise
 from modicmap.vertebrae.levels import MISSED_ABOVE_SACRUM, name_levels
@@ -193,6 +194,47 @@ def plausibility(result: VertebraeResult, spacing_y_mm: float) -> tuple[bool, bo
     return result.has_sacrum, not gap, len(ys) >= 5
 
 
+#: share of a body that the other sequence's bodies must cover for its name to be compared
+MIN_CROSS_OVERLAP = 0.3
+
+
+def name_offset(labels: np.ndarray, other: np.ndarray) -> int:
+    """How many levels the bodies of ``other`` are named higher (+) or lower (-) than the
+    same bodies in ``labels`` (VerSe codes, same grid): the median over the bodies above
+    the sacrum of (the code covering most of it in ``other``) - (its own code); 0 when
+    fewer than two bodies can be compared."""
+    offsets = []
+    for code in (int(c) for c in np.unique(labels) if 0 < c < SACRUM_CODE):
+        inside = other[labels == code]
+        counts = np.bincount(inside, minlength=SACRUM_CODE + 1)
+        counts[0] = 0
+        if counts.sum() >= MIN_CROSS_OVERLAP * inside.size:
+            offsets.append(int(np.argmax(counts)) - code)
+    return int(np.round(np.median(offsets))) if len(offsets) >= 2 else 0
+
+
+#: sagittal slices of the second sequence that cross-check the names: those within this
+#: distance of the middle slice (the bodies are all there; a full pass costs 0.8 s)
+CROSS_CHECK_HALF_WIDTH_MM = 8.0
+
+
+def _central_slices(image: sitk.Image) -> slice:
+    n = image.GetSize()[2]
+    half = int(CROSS_CHECK_HALF_WIDTH_MM // image.GetSpacing()[2])
+    middle = n // 2
+    return slice(max(0, middle - half), min(n, middle + half + 1))
+
+
+def disagreement_note(offset: int) -> str:
+    direction = "higher" if offset > 0 else "lower"
+    levels = "level" if abs(offset) == 1 else "levels"
+    return (
+        f"the registered second sequence names the same bodies {abs(offset)} {levels} "
+        f"{direction} than the first (e.g. its L4 where the first has L5): a level name or "
+        "the registration is off; check the level names on both sequences"
+    )
+
+
 def segment_vertebrae(
     image: sitk.Image,
     bundle: ModelBundle,
@@ -205,7 +247,9 @@ def segment_vertebrae(
     The first, plain pass is kept unless it looks implausible (:func:`plausibility`);
     then the other intensity variants are tried, then ``second_opinion`` (the other
     sequence resampled onto ``image``'s grid, e.g. the registered T2), and the most
-    plausible result is kept.
+    plausible result is kept. Otherwise the second sequence's central slices cross-check
+    the names, when its own result there is plausible: a warning when the same bodies are
+    named differently (docs/benchmarks.md, "Vertebral bodies").
     """
     network = load_network(bundle, device)
 
@@ -225,24 +269,36 @@ def segment_vertebrae(
         tried = attempt(image, variant)
         if tried[0] > best[0]:
             best = tried
+    replaced = False
     if second_opinion is not None and not all(best[0]):
         tried = attempt(second_opinion, INTENSITY_VARIANTS[0])
         if tried[0] > best[0]:
-            best = tried[0], tried[1], SECOND_OPINION
+            best, replaced = (tried[0], tried[1], SECOND_OPINION), True
     _score, result, variant = best
-    if variant == SECOND_OPINION:
+    notes: list[str] = []
+    if replaced:
         logger.info("vertebrae: the second sequence gave the most plausible result")
-        note = (
+        notes.append(
             "bodies found on the registered second sequence (the T1 gave an implausible "
             "result): check the outlines and level names"
         )
-        result = replace(result, warnings=(*result.warnings, note))
-    elif variant != INTENSITY_VARIANTS[0]:
-        logger.info("vertebrae: input intensities %s gave the most plausible result", variant)
-        note = (
-            f"bodies found on {variant} input intensities (the plain input gave an "
-            "implausible result): check the outlines and level names"
-        )
-        result = replace(result, warnings=(*result.warnings, note))
+    else:
+        if variant != INTENSITY_VARIANTS[0]:
+            logger.info("vertebrae: input intensities %s gave the most plausible result", variant)
+            notes.append(
+                f"bodies found on {variant} input intensities (the plain input gave an "
+                "implausible result): check the outlines and level names"
+            )
+        if second_opinion is not None:
+            central = _central_slices(second_opinion)
+            checked = attempt(second_opinion[:, :, central], INTENSITY_VARIANTS[0])
+            offset = (
+                name_offset(result.labels[central], checked[1].labels) if all(checked[0]) else 0
+            )
+            if offset:
+                logger.info("vertebrae: the second sequence names the bodies %+d levels", offset)
+                notes.append(disagreement_note(offset))
+    if notes:
+        result = replace(result, warnings=(*result.warnings, *notes))
     logger.info("vertebrae: %s", ", ".join(b.name for b in result.bodies) or "none")
     return result

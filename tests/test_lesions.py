@@ -149,3 +149,33 @@ def test_compact_weights_store_large_tensors_as_int8_and_expand_back() -> None:
             assert torch.allclose(back[k], v.float(), atol=tolerance), k
         else:
             assert torch.equal(back[k], v)
+
+
+def test_train_lesions_on_annotated_studies_fits_the_typing_centroids(tmp_path: Path) -> None:
+    """`train lesions --data`: the bundle's centroids are the training studies' annotated
+    voxels (pipeline z-scores); `--paper-centroids` keeps the paper's."""
+    from modicmap.cli.main import main
+    from modicmap.lesions.dataset import study_volumes
+    from modicmap.lesions.training import annotated_centroids
+    from modicmap.models.bundle import load_bundle
+
+    synth = tmp_path / "synth"
+    small = ["--slices", "5", "--matrix", "128", "--lesion-rate", "0.9"]
+    assert main(["synth", "--out", str(synth), "--n", "4", "--seed", "3", *small, "--quiet"]) == 0
+    argv = ["train", "lesions", "--data", str(synth), "--epochs", "1", "--threads", "1"]
+    argv += ["--val-fraction", "0.25", "--test-fraction", "0.25", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "fitted")]) == 0
+    bundle = load_bundle(tmp_path / "fitted")
+    typing = bundle.section("typing")
+    train_ids = set(bundle.section("lesions")["split"]["train"])
+    assert len(train_ids) == 2
+    studies = [v for v in study_volumes(synth) if v.subject in train_ids]
+    expected = annotated_centroids(studies, synth)
+    assert np.allclose(typing["means"], expected["means"])
+    assert typing["voxels_per_type"] == expected["voxels_per_type"]
+    assert sum(typing["voxels_per_type"].values()) > 100 and "fitted" in typing["source"]
+    assert typing["means"] != [list(m) for m in PAPER_CENTROIDS.means]
+
+    assert main([*argv, "--out", str(tmp_path / "paper"), "--paper-centroids"]) == 0
+    kept = load_bundle(tmp_path / "paper").section("typing")
+    assert kept["means"] == [list(m) for m in PAPER_CENTROIDS.means]

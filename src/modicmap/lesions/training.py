@@ -25,9 +25,11 @@ import numpy as np
 
 from modicmap import jsonio
 from modicmap.grading.grade import TOP_AREA_MM2
+from modicmap.grading.typing import PAPER_CENTROIDS, fit_centroids
 from modicmap.lesions.crops import CROP_MM, WORKING_MM
 from modicmap.lesions.dataset import (
     CropSet,
+    LesionVolume,
     painted_volumes,
     study_volumes,
     synthetic_volumes,
@@ -35,6 +37,7 @@ from modicmap.lesions.dataset import (
 )
 from modicmap.lesions.graded import LevelCropSet, bag_scores, mil_loss
 from modicmap.lesions.vnet import VNet2D, VNetSpec
+from modicmap.lesions.zscore import zscore_maps
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,8 @@ class LesionTrainSettings:
     val_fraction: float = 0.20
     test_fraction: float = 0.15
     mil_weight: float = 1.0  # weight of the graded-level loss beside the voxel loss
+    # with annotated studies (--data): keep the paper's typing centroids instead of fitting
+    paper_centroids: bool = False
     # bag score = mean of the top_k voxel probabilities: TOP_AREA_MM2 at the crops' 1 mm pixels
     top_k: int = round(TOP_AREA_MM2 / WORKING_MM**2)
 
@@ -158,8 +163,8 @@ def train(
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     volumes = []
-    if data is not None:
-        volumes += study_volumes(data)
+    annotated = study_volumes(data) if data is not None else []
+    volumes += annotated
     if synthetic:
         volumes += synthetic_volumes(synthetic, seed=10_000 + settings.seed)
     if lumbar_vb is not None:
@@ -337,14 +342,12 @@ def train(
         except InputError:
             base = None
     weights = compact_weights(model.state_dict())  # int8 + scales: the bundle stays small
-    typing = {
-        "means": [[0.23, 1.20], [1.04, 0.37], [-0.53, -0.52]],
-        "sds": [[0.73, 1.16], [1.00, 0.85], [0.41, 0.85]],
-        "source": "Gao et al., ISMRM (paper defaults)",
-    }
     sections: dict[str, dict[str, Any]] = {"lesions": section}
-    if base is None or not base.has("typing"):
-        sections["typing"] = typing
+    fitted_on = [v for v in annotated if roles.get(v.subject) == "train"]
+    if fitted_on and not settings.paper_centroids:
+        sections["typing"] = annotated_centroids(fitted_on, data)
+    elif base is None or not base.has("typing"):
+        sections["typing"] = PAPER_CENTROIDS.to_json()
     sections["grading"] = {
         "rule": "probability" if graded is not None else "share",
         "threshold": 0.5 if graded is not None else 0.0,
@@ -356,6 +359,23 @@ def train(
     save_bundle(out, sections, {"lesions": weights}, base=base)
     logger.info("lesion metrics: %s", metrics)
     return section
+
+
+def annotated_centroids(volumes: list[LesionVolume], folder: Path | None) -> dict[str, Any]:
+    """The bundle's typing section: per-type mean and sd of the annotated lesion voxels'
+    (T1 z, T2 z), z-scored as the pipeline does (types without voxels: the paper's)."""
+    t1z, t2z, types = [], [], []
+    for volume in volumes:
+        z = zscore_maps(volume.t1, volume.t2, volume.vertebrae)
+        lesion = volume.modic > 0
+        t1z.append(z.t1z[lesion])
+        t2z.append(z.t2z[lesion])
+        types.append(volume.modic[lesion])
+    kinds = np.concatenate(types)
+    source = f"fitted on the annotated lesion voxels of {len(volumes)} training studies in {folder}"
+    fitted = fit_centroids(np.concatenate(t1z), np.concatenate(t2z), kinds, source)
+    counts = {str(t): int((kinds == t).sum()) for t in (1, 2, 3)}
+    return {**fitted.to_json(), "voxels_per_type": counts}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -407,6 +427,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mil-weight", type=float, default=1.0, help="weight of the graded-level loss"
     )
+    parser.add_argument(
+        "--paper-centroids",
+        action="store_true",
+        help="with --data: keep the paper's typing centroids instead of fitting them on the "
+        "annotated voxels of the training studies",
+    )
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=6)
     parser.add_argument("--max-minutes", type=float, default=45.0)
@@ -431,6 +457,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
         mil_weight=args.mil_weight,
+        paper_centroids=args.paper_centroids,
     )
     command = str(getattr(args, "command_line", ""))
     graded = graded_source = None

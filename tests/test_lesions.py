@@ -179,3 +179,39 @@ def test_train_lesions_on_annotated_studies_fits_the_typing_centroids(tmp_path: 
     assert main([*argv, "--out", str(tmp_path / "paper"), "--paper-centroids"]) == 0
     kept = load_bundle(tmp_path / "paper").section("typing")
     assert kept["means"] == [list(m) for m in PAPER_CENTROIDS.means]
+
+
+def test_annotated_studies_are_read_from_nnunet_raw_layout_too(tmp_path: Path) -> None:
+    """The same synthetic studies written as imagesTr/labelsTr/vertebraeTr give the same
+    training volumes; without vertebraeTr the bundled model finds the bodies."""
+    import shutil
+
+    import SimpleITK as sitk
+
+    from modicmap.cli.main import main
+    from modicmap.lesions.dataset import study_volumes
+
+    synth = tmp_path / "synth"
+    small = ["--slices", "5", "--matrix", "128"]
+    assert main(["synth", "--out", str(synth), "--n", "2", "--seed", "4", *small, "--quiet"]) == 0
+    raw = tmp_path / "raw"
+    for sub in ("imagesTr", "labelsTr", "vertebraeTr"):
+        (raw / sub).mkdir(parents=True)
+    for study in sorted(p for p in synth.iterdir() if p.is_dir()):
+        t1 = sitk.ReadImage(str(study / "t1.nii.gz"), sitk.sitkFloat32)
+        moved = sitk.ReadTransform(str(study / "truth" / "transform.tfm"))
+        t2 = sitk.ReadImage(str(study / "t2.nii.gz"), sitk.sitkFloat32)
+        t2 = sitk.Resample(t2, t1, moved, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        sitk.WriteImage(t1, str(raw / "imagesTr" / f"{study.name}_0000.nii.gz"))
+        sitk.WriteImage(t2, str(raw / "imagesTr" / f"{study.name}_0001.nii.gz"))
+        for name, sub in (("modic_map", "labelsTr"), ("vertebrae", "vertebraeTr")):
+            shutil.copy(study / "truth" / f"{name}.nii.gz", raw / sub / f"{study.name}.nii.gz")
+    mine, theirs = study_volumes(synth), study_volumes(raw)
+    assert [v.subject for v in theirs] == [v.subject for v in mine]
+    for a, b in zip(mine, theirs, strict=True):
+        assert np.allclose(a.t1, b.t1) and np.allclose(a.t2, b.t2, atol=1e-3)
+        assert np.array_equal(a.modic, b.modic) and np.array_equal(a.vertebrae, b.vertebrae)
+        assert a.spacing_zyx == pytest.approx(b.spacing_zyx)
+    shutil.rmtree(raw / "vertebraeTr")
+    found = study_volumes(raw)
+    assert all(len(np.unique(v.vertebrae)) >= 5 for v in found), "bodies found by the model"

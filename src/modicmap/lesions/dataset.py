@@ -4,6 +4,10 @@ Sources (see ``modicmap train lesions --help``):
 * studies with voxel annotations in the ``synth`` truth layout: ``<study>/t1.nii.gz``,
   ``t2.nii.gz`` (already on the T1 grid, or with ``truth/transform.tfm`` to map it),
   ``truth/vertebrae.nii.gz`` and ``truth/modic_map.nii.gz``;
+* or in nnU-Net's raw layout: ``imagesTr/<case>_0000.nii.gz`` (T1) and ``_0001.nii.gz``
+  (T2, on the T1's grid as nnU-Net requires), ``labelsTr/<case>.nii.gz`` (the Modic map,
+  0-3), and the vertebral bodies in ``vertebraeTr/<case>.nii.gz`` (any label values, as
+  ``run --vertebrae``) or, without that folder, found by the bundled vertebra model;
 * synthetic studies generated on the fly (``modicmap.synth``);
 * lesions painted into the real lumbar-vb pairs (``modicmap.synth.paint``), several
   paintings per pair with different seeds.
@@ -113,7 +117,9 @@ def painted_volumes(
 
 
 def study_volumes(folder: Path) -> list[LesionVolume]:
-    """Annotated studies in the ``synth`` truth layout (a user's own data)."""
+    """Annotated studies (a user's own data) in the ``synth`` truth layout or nnU-Net's."""
+    if (folder / "imagesTr").is_dir() and (folder / "labelsTr").is_dir():
+        return nnunet_volumes(folder)
     out = []
     for study in sorted(
         p for p in folder.iterdir() if (p / "truth" / "modic_map.nii.gz").is_file()
@@ -151,3 +157,53 @@ def to_crop_set(volumes: list[LesionVolume], seed: int) -> CropSet:
     return CropSet(
         np.asarray(subjects), np.asarray(inputs, np.float32), np.asarray(targets, np.uint8)
     )
+
+
+def nnunet_volumes(folder: Path) -> list[LesionVolume]:
+    """Annotated studies in nnU-Net's raw layout (module docstring), canonical orientation."""
+    from modicmap.errors import InputError
+    from modicmap.io.reader import read_image
+    from modicmap.models.bundle import load_bundle
+    from modicmap.vertebrae.inference import segment_vertebrae
+    from modicmap.vertebrae.user_mask import vertebrae_from_mask
+
+    out = []
+    bundle = None
+    for label_path in sorted((folder / "labelsTr").glob("*.nii.gz")):
+        case = label_path.name[: -len(".nii.gz")]
+        t1_path, t2_path = (folder / "imagesTr" / f"{case}_{c:04d}.nii.gz" for c in (0, 1))
+        if not (t1_path.is_file() and t2_path.is_file()):
+            raise InputError(label_path, f"needs imagesTr/{case}_0000.nii.gz (T1) and _0001 (T2)")
+        t1 = read_image(t1_path).image
+        t2 = sitk.Resample(
+            read_image(t2_path).image, t1, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32
+        )
+        modic = sitk.GetArrayFromImage(
+            sitk.Resample(
+                sitk.ReadImage(str(label_path)),
+                t1,
+                sitk.Transform(),
+                sitk.sitkNearestNeighbor,
+                0,
+                sitk.sitkInt32,
+            )
+        )
+        if modic.min() < 0 or modic.max() > 3:
+            raise InputError(label_path, "Modic labels must be 0 (none) to 3")
+        mask_path = folder / "vertebraeTr" / f"{case}.nii.gz"
+        if mask_path.is_file():
+            vertebrae = vertebrae_from_mask(sitk.ReadImage(str(mask_path)), t1, str(mask_path))
+        else:
+            bundle = bundle or load_bundle(None)
+            vertebrae = segment_vertebrae(t1, bundle)
+        out.append(
+            LesionVolume(
+                case,
+                sitk.GetArrayFromImage(t1).astype(np.float32),
+                sitk.GetArrayFromImage(t2),
+                vertebrae.labels.astype(np.int32),
+                modic.astype(np.uint8),
+                tuple(t1.GetSpacing()[::-1]),  # type: ignore[arg-type]
+            )
+        )
+    return out

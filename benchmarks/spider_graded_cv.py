@@ -99,6 +99,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             graded=crops,
             graded_source={"cohort": "SPIDER dev (../shared/data/spider-midsag)", "fold": f},
             init=args.init,
+            test_time_flip=args.test_time_flip,
         )
 
 
@@ -114,6 +115,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     test_runs.mkdir(exist_ok=True)
     for f in args.only or range(len(folds)):
         bundle = args.work / f"fold{f}"
+        if args.test_time_flip:  # fold models trained before the option existed get it here
+            config = json.loads((bundle / "modicmap.json").read_text())
+            config["lesions"]["test_time_flip"] = True
+            (bundle / "modicmap.json").write_text(json.dumps(config, indent=2) + "\n")
         section = json.loads((bundle / "modicmap.json").read_text())["lesions"]
         val = [s for s in section["split"]["val"] if s.isdigit()]
         val_runs = args.work / f"val_runs{f}"
@@ -240,6 +245,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=6)
     parser.add_argument("--paintings", type=int, default=1)
     parser.add_argument("--max-minutes", type=float, default=15.0)
+    parser.add_argument("--test-time-flip", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--redo", action="store_true")

@@ -215,3 +215,36 @@ def test_annotated_studies_are_read_from_nnunet_raw_layout_too(tmp_path: Path) -
     shutil.rmtree(raw / "vertebraeTr")
     found = study_volumes(raw)
     assert all(len(np.unique(v.vertebrae)) >= 5 for v in found), "bodies found by the model"
+
+
+def test_test_time_flip_averages_a_crop_with_its_superior_inferior_mirror(monkeypatch) -> None:
+    """A fake V-Net that calls the upper half of every crop lesion and the lower half not:
+    alone it gives 1 and 0, averaged with the mirrored crop 0.5 everywhere."""
+    import torch
+
+    from modicmap.lesions import inference
+    from modicmap.lesions.zscore import zscore_maps
+
+    class UpperHalf(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            rows = x.shape[2]
+            lesion = torch.full(x[:, 0].shape, -20.0)
+            lesion[:, : rows // 2] = 20.0
+            return torch.stack([torch.zeros_like(lesion), lesion], 1)
+
+    vertebrae = np.zeros((1, 120, 120), np.int32)
+    vertebrae[0, 40:70, 30:80] = 22
+    noise = np.random.default_rng(0).normal(100, 10, (2, *vertebrae.shape)).astype(np.float32)
+    zmaps = zscore_maps(noise[0], noise[1], vertebrae)
+    for flip in (False, True):
+        section = {"crop_mm": 80.0, "working_spacing_mm": 1.0, "test_time_flip": flip}
+        monkeypatch.setattr(
+            inference, "load_vnet", lambda bundle, device, s=section: (UpperHalf(), s)
+        )
+        p = inference.predict_lesions(zmaps, vertebrae, (4.0, 1.0, 1.0), None)  # type: ignore[arg-type]
+        inside = p[vertebrae > 0]
+        if flip:
+            assert np.allclose(inside, 0.5, atol=1e-4)
+        else:
+            assert inside.max() > 0.99 and inside.min() < 0.01
+        assert (p[vertebrae == 0] == 0).all()

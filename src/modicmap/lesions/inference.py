@@ -25,10 +25,14 @@ def predict_lesions(
     device: str = "cpu",
     batch_size: int = 32,
 ) -> np.ndarray:
-    """float32 lesion probability 0..1 (arr[z, y, x], T1 grid); 0 outside the vertebral bodies."""
+    """float32 lesion probability 0..1 (arr[z, y, x], T1 grid); 0 outside the vertebral bodies.
+
+    With the bundle's ``lesions.test_time_flip``, each crop's probability is the mean of the
+    crop's and its superior-inferior mirror's (the V-Net was trained with that flip)."""
     import torch
 
     model, section = load_vnet(bundle, device)
+    mirror = bool(section.get("test_time_flip", False))
     size_mm = float(section.get("crop_mm", CROP_MM))
     working = float(section.get("working_spacing_mm", WORKING_MM))
     inside = vertebrae > 0
@@ -55,7 +59,12 @@ def predict_lesions(
             ]
         ).astype(np.float32)
         with torch.no_grad():
-            p = torch.softmax(model(torch.from_numpy(x).to(device)), 1)[:, 1].cpu().numpy()
+            batch = torch.from_numpy(x).to(device)
+            p = torch.softmax(model(batch), 1)[:, 1]
+            if mirror:
+                flipped = torch.softmax(model(torch.flip(batch, (2,))), 1)[:, 1]
+                p = (p + torch.flip(flipped, (1,))) / 2
+            p = p.cpu().numpy()
         for crop, values in zip(chunk, p, strict=True):
             paste_max(probability, values, crop, spacing_yx, size_mm=size_mm, working_mm=working)
     probability[~inside] = 0.0

@@ -142,6 +142,7 @@ def train(
     graded: LevelCropSet | None = None,
     graded_source: dict[str, Any] | None = None,
     init: Path | None = None,
+    test_time_flip: bool = False,
 ) -> dict[str, Any]:
     """Train (or, with ``init``, fine-tune) the V-Net and write a bundle into ``out``.
 
@@ -325,6 +326,7 @@ def train(
         "metrics_note": "pixel Dice over body crops at 1 mm (crops of the same body overlap); "
         "level AUC over graded bags of body crops (each level is scored from the crops of its "
         "two bodies); the per-level numbers of the whole pipeline come from `modicmap evaluate`",
+        "test_time_flip": test_time_flip,
         "best_epoch": state["best_epoch"],
         "history": state["history"],
     }
@@ -436,6 +438,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=6)
     parser.add_argument("--max-minutes", type=float, default=45.0)
+    parser.add_argument(
+        "--test-time-flip",
+        action="store_true",
+        help="the bundle averages each crop's probability with its superior-inferior mirror's",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--resume", action="store_true")
@@ -489,5 +496,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         graded=graded,
         graded_source=graded_source,
         init=args.init,
+        test_time_flip=args.test_time_flip,
     )
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -54,11 +56,15 @@ def test_rerun_skips_complete_studies_and_redoes_half_written_ones(
     first, second = [r["study_id"] for r in _rows(cohort)][:2]
     stamp = (out / first / "summary.json").stat().st_mtime_ns
     (out / second / "summary.json").unlink()  # half-written
-    (out / f".{first}.partial-abc").mkdir()  # leftover of a killed run
+    stale = out / f".{first}.partial-abc"  # leftover of a run killed two hours ago
+    stale.mkdir()
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    live = out / f".{second}.partial-xyz"  # another batch writing into the same folder now
+    live.mkdir()
     outcomes = run_cohort(cohort, out)
     assert (out / first / "summary.json").stat().st_mtime_ns == stamp, "complete study not redone"
     assert (out / second / "summary.json").is_file()
-    assert not list(out.glob(".*.partial-*"))
+    assert not stale.exists() and live.is_dir(), "only the stale partial folder is removed"
     assert [o.ok for o in outcomes] == [True, True, False]
 
 

@@ -2,7 +2,8 @@
 
 Each study is written atomically by ``run`` (temporary sibling folder renamed into
 place), so a study folder that exists is complete; a killed batch leaves only hidden
-``.<id>.partial-*`` folders, which the next run removes and redoes.
+``.<id>.partial-*`` folders, which a later run removes once they are an hour old (younger
+ones may belong to another batch writing into the same folder) and redoes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +68,20 @@ def is_complete(folder: Path) -> bool:
     return (folder / "summary.json").is_file() and (folder / "levels.csv").is_file()
 
 
-def clean_partials(out: Path) -> None:
+#: a ``.partial-*`` folder untouched this long belongs to no live run
+STALE_PARTIAL_S = 3600.0
+
+
+def clean_partials(out: Path, *, now: float | None = None) -> None:
+    """Remove stale half-written study folders (a killed run's), not live ones."""
+    now = time.time() if now is None else now
     for leftover in out.glob(".*.partial-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        try:
+            age = now - leftover.stat().st_mtime
+        except OSError:  # removed meanwhile by its own run
+            continue
+        if age > STALE_PARTIAL_S:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def gather(out: Path, studies: Iterable[CohortStudy], name: str) -> Path:

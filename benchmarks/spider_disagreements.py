@@ -11,7 +11,6 @@ level's two bodies outlined. The picked levels are printed as JSON lines.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -52,15 +51,7 @@ def draw(chosen: list[MatchedLevel], runs: Path, images: Path, out: Path) -> Non
         t2 = array(run / "t2_registered.nii.gz")
         bodies = array(run / "vertebrae.nii.gz").astype(int)
         modic = array(run / "modic_map.nii.gz").astype(int)
-        with (run / "levels.csv").open(newline="") as handle:
-            level = next(
-                r
-                for r in csv.DictReader(handle)
-                if int(r["index_from_sacrum"]) == match.index_from_sacrum
-            )
-        pair = np.isin(
-            bodies, [vertebra_code(level["upper_vertebra"]), vertebra_code(level["lower_vertebra"])]
-        )
+        pair = np.isin(bodies, [vertebra_code(name) for name in match.level.split("-")])
         ys, xs = np.nonzero(pair)
         half = int(max(np.ptp(ys), np.ptp(xs)) * 0.7) + 10
         cy, cx = int(ys.mean()), int(xs.mean())

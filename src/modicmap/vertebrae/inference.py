@@ -269,14 +269,13 @@ def segment_vertebrae(
         tried = attempt(image, variant)
         if tried[0] > best[0]:
             best = tried
-    replaced = False
     if second_opinion is not None and not all(best[0]):
         tried = attempt(second_opinion, INTENSITY_VARIANTS[0])
         if tried[0] > best[0]:
-            best, replaced = (tried[0], tried[1], SECOND_OPINION), True
+            best = tried[0], tried[1], SECOND_OPINION
     _score, result, variant = best
     notes: list[str] = []
-    if replaced:
+    if variant == SECOND_OPINION:
         logger.info("vertebrae: the second sequence gave the most plausible result")
         notes.append(
             "bodies found on the registered second sequence (the T1 gave an implausible "

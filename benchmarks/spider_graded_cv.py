@@ -85,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             val_fraction=0.2,
             test_fraction=0.0,
             mil_weight=1.0,
+            voxel_batch=args.voxel_batch,
         )
         train(
             out,
@@ -244,6 +245,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--synthetic", type=int, default=6)
     parser.add_argument("--paintings", type=int, default=1)
+    parser.add_argument("--voxel-batch", type=int, default=0, help="0: half a batch")
     parser.add_argument("--max-minutes", type=float, default=15.0)
     parser.add_argument("--test-time-flip", action="store_true")
     parser.add_argument("--threads", type=int, default=2)

@@ -7,7 +7,14 @@ sensitivity, specificity and Cohen's kappa of the level grade, beside two baseli
 the same levels: the disc level alone (lower discs carry Modic more often) and a
 hand-made feature (share of endplate-band marrow with T1 z > 1 and T2 z > 0).
 
-    python benchmarks/spider_levels_eval.py --runs /tmp/spider-runs [--json out.json]
+The baselines are also turned into graders so that their kappa, accuracy, sensitivity
+and specificity stand beside the model's: each baseline's cut (Youden's J) is chosen on
+the OTHER folds' levels (``--folds``: the cross-validation's folds.json; default: five
+random folds by patient), so no patient's own grading sets its cut. The kappa
+differences (model minus baseline) get a paired patient-bootstrap 95 % CI.
+
+    python benchmarks/spider_levels_eval.py --runs /tmp/spider-runs [--folds folds.json]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import SimpleITK as sitk
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, roc_auc_score
 
 from modicmap.errors import InputError
+from modicmap.evaluation.calibration import youden_threshold
 from modicmap.evaluation.gradings import read_gradings
 from modicmap.evaluation.metrics import bootstrap_auc_ci, patient_bootstrap
 from modicmap.grading.endplates import Endplate, endplate_regions
@@ -82,6 +90,58 @@ def bootstrap_auc_difference(
     )
 
 
+def cross_fitted_grades(
+    patients: np.ndarray, y: np.ndarray, score: np.ndarray, folds: list[list[str]]
+) -> np.ndarray:
+    """Grade ``score >= t`` per fold with ``t`` chosen by Youden's J on the other folds."""
+    out = np.zeros(y.shape, int)
+    for fold in folds:
+        inside = np.isin(patients, fold)
+        if not inside.any():
+            continue
+        cut = youden_threshold(y[~inside], score[~inside], strict=False).threshold
+        out[inside] = score[inside] >= cut
+    return out
+
+
+def grader_metrics(
+    patients: np.ndarray, y: np.ndarray, pred: np.ndarray, n: int = 1000, seed: int = 0
+) -> dict[str, object]:
+    """Kappa (95 % CI over patient bootstrap), accuracy, sensitivity, specificity."""
+    kappas = [cohen_kappa_score(y[i], pred[i]) for i in patient_bootstrap(patients, n, seed)]
+    return {
+        "kappa_presence": [
+            float(cohen_kappa_score(y, pred)),
+            float(np.nanpercentile(kappas, 2.5)),
+            float(np.nanpercentile(kappas, 97.5)),
+        ],
+        "accuracy": float((pred == y).mean()),
+        "sensitivity": float(pred[y == 1].mean()),
+        "specificity": float(1 - pred[y == 0].mean()),
+    }
+
+
+def kappa_difference(
+    patients: np.ndarray, y: np.ndarray, pred: np.ndarray, baseline: np.ndarray, n: int = 1000
+) -> tuple[float, float, float]:
+    """kappa(pred) - kappa(baseline) on the same levels, paired patient-bootstrap 95 % CI."""
+    values = [
+        cohen_kappa_score(y[i], pred[i]) - cohen_kappa_score(y[i], baseline[i])
+        for i in patient_bootstrap(patients, n, 0)
+    ]
+    return (
+        float(cohen_kappa_score(y, pred) - cohen_kappa_score(y, baseline)),
+        float(np.nanpercentile(values, 2.5)),
+        float(np.nanpercentile(values, 97.5)),
+    )
+
+
+def random_folds(patients: np.ndarray, k: int = 5, seed: int = 0) -> list[list[str]]:
+    ids = sorted(set(patients.tolist()))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    return [[ids[i] for i in order[f::k]] for f in range(k)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).parents[2] / "shared" / "data")
@@ -89,6 +149,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--folds", type=Path, default=None, help="folds.json of the cross-validation (patients)"
+    )
     args = parser.parse_args()
     sitk.ProcessObject.SetGlobalWarningDisplay(False)
     folder = args.data / "spider-midsag"
@@ -148,6 +211,16 @@ def main() -> None:
         "confusion_presence": confusion_matrix(y, pred).tolist(),
         "always_none_accuracy": float(1 - y.mean()),
     }
+    folds = json.loads(args.folds.read_text()) if args.folds else random_folds(patients)
+    result["model_grader"] = grader_metrics(patients, y, pred)
+    for name, score in (
+        # 1 / index: lower is likelier, and positive (calibration thresholds are >= 0)
+        ("level_only", 1.0 / np.array([r["index"] for r in rows], float)),
+        ("hand_feature", np.array([r["feature"] for r in rows])),
+    ):
+        graded = cross_fitted_grades(patients, y, score, [[str(p) for p in f] for f in folds])
+        result[f"{name}_grader"] = grader_metrics(patients, y, graded)
+        result[f"kappa_model_minus_{name}"] = kappa_difference(patients, y, pred, graded)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps({**result, "rows": rows}, indent=1))

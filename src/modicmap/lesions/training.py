@@ -60,6 +60,8 @@ class LesionTrainSettings:
     val_fraction: float = 0.20
     test_fraction: float = 0.15
     mil_weight: float = 1.0  # weight of the graded-level loss beside the voxel loss
+    # with graded levels: voxel-annotated crops added to every graded batch (0 = half a batch)
+    voxel_batch: int = 0
     # with annotated studies (--data): keep the paper's typing centroids instead of fitting
     paper_centroids: bool = False
     # bag score = mean of the top_k voxel probabilities: TOP_AREA_MM2 at the crops' 1 mm pixels
@@ -262,7 +264,8 @@ def train(
             else:
                 loss = settings.mil_weight * graded_step(idx)
                 if n_voxel:
-                    loss = loss + voxel_step(rng.choice(n_voxel, settings.batch_size // 2))
+                    n = settings.voxel_batch or settings.batch_size // 2
+                    loss = loss + voxel_step(rng.choice(n_voxel, n))
             loss.backward()
             optimiser.step()
             losses.append(float(loss.detach()))
@@ -430,6 +433,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mil-weight", type=float, default=1.0, help="weight of the graded-level loss"
     )
     parser.add_argument(
+        "--voxel-batch",
+        type=int,
+        default=0,
+        help="with --graded: voxel-annotated crops added to every graded batch "
+        "(default: half a batch)",
+    )
+    parser.add_argument(
         "--paper-centroids",
         action="store_true",
         help="with --data: keep the paper's typing centroids instead of fitting them on the "
@@ -464,6 +474,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
         mil_weight=args.mil_weight,
+        voxel_batch=args.voxel_batch,
         paper_centroids=args.paper_centroids,
     )
     command = str(getattr(args, "command_line", ""))

@@ -219,6 +219,22 @@ def test_train_vertebrae_cli_writes_a_bundle_and_joins_an_ensemble(tmp_path: Pat
         "the first member is the partner's network"
     )
 
+    from modicmap.vertebrae.network import FALLBACK
+
+    host = ["--fallback-in", str(tmp_path / "one"), "--seed", "1"]
+    assert main([*common, "--out", str(tmp_path / "three"), *host]) == 0
+    third = load_bundle(tmp_path / "three")
+    assert third.section("vertebrae") == first.section("vertebrae"), "the main network is kept"
+    assert "--fallback-in" in third.section(FALLBACK)["command"]
+    assert (tmp_path / "three" / f"{FALLBACK}.safetensors").is_file()
+    fallback, _ = load_network(third, section=FALLBACK)
+    assert not all(fallback.state_dict()[k].equal(v) for k, v in single.state_dict().items()), (
+        "the fallback is the new network"
+    )
+    assert not first.has(FALLBACK) and not second.has(FALLBACK), (
+        "a newly trained main network does not inherit the default's fallback"
+    )
+
 
 def test_subjects_are_split_whole_and_val_fraction_zero_trains_on_all() -> None:
     from modicmap.vertebrae.data import TrainingSlice
@@ -454,6 +470,18 @@ def test_a_result_found_on_other_input_intensities_says_so(shared_data) -> None:
     assert any("input intensities" in w for w in result.warnings)
 
 
+class _Bundle:
+    """Stands in for a model bundle: only whether it has a fallback vertebra network."""
+
+    def __init__(self, fallback: bool = False) -> None:
+        self.fallback = fallback
+
+    def has(self, name: str) -> bool:
+        from modicmap.vertebrae.network import FALLBACK
+
+        return self.fallback and name == FALLBACK
+
+
 def test_the_registered_second_sequence_replaces_an_implausible_t1_and_checks_a_plausible_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -474,21 +502,21 @@ def test_the_registered_second_sequence_replaces_an_implausible_t1_and_checks_a_
         asked.append("t2" if is_t2(source) else f"t1 {variant}")
         return source
 
-    monkeypatch.setattr(inference, "load_network", lambda bundle, device: None)
+    monkeypatch.setattr(inference, "load_network", lambda bundle, device, section="": None)
     monkeypatch.setattr(inference, "predict_probabilities", probabilities)
     monkeypatch.setattr(
         inference,
         "vertebrae_from_probabilities",
         lambda source: with_sacrum if is_t2(source) else without_sacrum,
     )
-    result = inference.segment_vertebrae(t1, None, second_opinion=t2)  # type: ignore[arg-type]
+    result = inference.segment_vertebrae(t1, _Bundle(), second_opinion=t2)  # type: ignore[arg-type]
     assert asked == [f"t1 {v}" for v in inference.INTENSITY_VARIANTS] + ["t2"]
     assert names(result)[-1] == "S1"
     assert any("second sequence" in w for w in result.warnings)
 
     asked.clear()
     monkeypatch.setattr(inference, "vertebrae_from_probabilities", lambda source: with_sacrum)
-    result = inference.segment_vertebrae(t1, None, second_opinion=t2)  # type: ignore[arg-type]
+    result = inference.segment_vertebrae(t1, _Bundle(), second_opinion=t2)  # type: ignore[arg-type]
     assert asked == ["t1 percentile", "t2"], "a plausible T1 is only cross-checked"
     assert not any("second" in w for w in result.warnings), "same names: no warning"
 
@@ -501,9 +529,51 @@ def test_the_registered_second_sequence_replaces_an_implausible_t1_and_checks_a_
         "vertebrae_from_probabilities",
         lambda source: shifted if is_t2(source) else with_sacrum,
     )
-    result = inference.segment_vertebrae(t1, None, second_opinion=t2)  # type: ignore[arg-type]
+    result = inference.segment_vertebrae(t1, _Bundle(), second_opinion=t2)  # type: ignore[arg-type]
     assert names(result)[-2:] == ["L5", "S1"], "the T1 result is kept"
     assert inference.disagreement_note(-1) in result.warnings
     assert "1 level lower" in inference.disagreement_note(-1)
     assert inference.name_offset(with_sacrum.labels, shifted.labels) == -1
     assert inference.name_offset(with_sacrum.labels, with_sacrum.labels) == 0
+
+
+def test_the_fallback_network_is_asked_only_when_all_else_is_implausible_and_kept_if_plausible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modicmap.vertebrae import inference
+    from modicmap.vertebrae.network import FALLBACK
+
+    image = sitk.Image(120, 260, 3, sitk.sitkFloat32)
+    image.SetSpacing((1.0, 1.0, 4.0))
+    without_sacrum = name_levels(clean_instances(*spine(5, sacrum=False), SPACING))
+    with_sacrum = name_levels(clean_instances(*spine(5), SPACING))
+    three_with_sacrum = name_levels(clean_instances(*spine(3), SPACING))
+    outputs = {"vertebrae": without_sacrum, FALLBACK: with_sacrum}
+    asked: list[str] = []
+
+    def probabilities(source, bundle, *, device, variant, network):
+        asked.append(f"{network} {variant}")
+        return network
+
+    monkeypatch.setattr(
+        inference, "load_network", lambda bundle, device, section="vertebrae": section
+    )
+    monkeypatch.setattr(inference, "predict_probabilities", probabilities)
+    monkeypatch.setattr(inference, "vertebrae_from_probabilities", lambda network: outputs[network])
+
+    result = inference.segment_vertebrae(image, _Bundle(fallback=True))  # type: ignore[arg-type]
+    variants = [f"vertebrae {v}" for v in inference.INTENSITY_VARIANTS]
+    assert asked == [*variants, f"{FALLBACK} percentile"]
+    assert names(result)[-2:] == ["L5", "S1"]
+    assert any("fallback vertebra network" in w for w in result.warnings)
+
+    asked.clear()
+    outputs[FALLBACK] = three_with_sacrum  # a sacrum but too few bodies: not fully plausible
+    result = inference.segment_vertebrae(image, _Bundle(fallback=True))  # type: ignore[arg-type]
+    assert "S1" not in names(result), "a partly plausible fallback result is not taken"
+    assert not any("fallback" in w for w in result.warnings)
+
+    asked.clear()
+    outputs["vertebrae"] = with_sacrum
+    inference.segment_vertebrae(image, _Bundle(fallback=True))  # type: ignore[arg-type]
+    assert asked == ["vertebrae percentile"], "a plausible first result never asks the fallback"

@@ -141,14 +141,18 @@ def save_bundle(
     weights: dict[str, dict[str, Any]] | None = None,
     *,
     base: ModelBundle | None = None,
+    drop: tuple[str, ...] = (),
 ) -> ModelBundle:
-    """Write a bundle: ``base``'s sections and weights, replaced by the given ones."""
+    """Write a bundle: ``base``'s sections and weights (except ``drop``), replaced by the
+    given ones."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = dict(base.config) if base is not None else {}
+    for section in drop:
+        config.pop(section, None)
     if base is not None:
-        for section in base.config:
+        for section in config:
             src = base.folder / f"{section}.safetensors"
             if src.is_file() and section not in (weights or {}):
                 shutil.copy2(src, folder / src.name)

@@ -18,7 +18,7 @@ from modicmap.labels import SACRUM_CODE
 from modicmap.models.bundle import ModelBundle, load_weights_into
 from modicmap.vertebrae.data import normalise
 from modicmap.vertebrae.levels import MISSED_ABOVE_SACRUM, name_levels
-from modicmap.vertebrae.network import VertebraeNetSpec, build_network
+from modicmap.vertebrae.network import FALLBACK, VertebraeNetSpec, build_network
 from modicmap.vertebrae.postprocess import Instances, clean_instances
 from modicmap.vertebrae.result import VertebraeResult
 
@@ -47,10 +47,11 @@ def _argmax3(body: np.ndarray, sacrum: np.ndarray) -> np.ndarray:
     return classes
 
 
-def load_network(bundle: ModelBundle, device: str = "cpu"):  # -> (torch module, spec)
-    section = bundle.section("vertebrae")
-    spec = VertebraeNetSpec.from_json(section)
-    model = load_weights_into(bundle, "vertebrae", build_network(spec))
+def load_network(
+    bundle: ModelBundle, device: str = "cpu", section: str = "vertebrae"
+):  # -> (torch module, spec)
+    spec = VertebraeNetSpec.from_json(bundle.section(section))
+    model = load_weights_into(bundle, section, build_network(spec))
     return model.to(device).eval(), spec
 
 
@@ -247,9 +248,11 @@ def segment_vertebrae(
     The first, plain pass is kept unless it looks implausible (:func:`plausibility`);
     then the other intensity variants are tried, then ``second_opinion`` (the other
     sequence resampled onto ``image``'s grid, e.g. the registered T2), and the most
-    plausible result is kept. Otherwise the second sequence's central slices cross-check
-    the names, when its own result there is plausible: a warning when the same bodies are
-    named differently (docs/benchmarks.md, "Vertebral bodies").
+    plausible result is kept. When even that is implausible and the bundle has a
+    ``vertebrae_fallback`` network, that network's result replaces it if fully plausible.
+    When the first sequence's result is kept, the second sequence's central slices
+    cross-check the names, when its own result there is plausible: a warning when the same
+    bodies are named differently (docs/benchmarks.md, "Vertebral bodies").
     """
     network = load_network(bundle, device)
 
@@ -273,9 +276,25 @@ def segment_vertebrae(
         tried = attempt(second_opinion, INTENSITY_VARIANTS[0])
         if tried[0] > best[0]:
             best = tried[0], tried[1], SECOND_OPINION
+    if not all(best[0]) and bundle.has(FALLBACK):
+        # only a fully plausible fallback result: a partial one with a "sacrum" took a
+        # thoracic view's top for S1 (SPIDER 52 T1)
+        fallback = load_network(bundle, device, FALLBACK)
+        probabilities = predict_probabilities(
+            image, bundle, device=device, variant=INTENSITY_VARIANTS[0], network=fallback
+        )
+        candidate = vertebrae_from_probabilities(probabilities)
+        if all(plausibility(candidate, image.GetSpacing()[1])):
+            best = (True, True, True), candidate, FALLBACK
     _score, result, variant = best
     notes: list[str] = []
-    if variant == SECOND_OPINION:
+    if variant == FALLBACK:
+        logger.info("vertebrae: the fallback network gave the only plausible result")
+        notes.append(
+            "bodies found by the bundle's fallback vertebra network (the main network gave an "
+            "implausible result): check the outlines and level names"
+        )
+    elif variant == SECOND_OPINION:
         logger.info("vertebrae: the second sequence gave the most plausible result")
         notes.append(
             "bodies found on the registered second sequence (the T1 gave an implausible "

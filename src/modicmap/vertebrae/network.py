@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 CLASSES = ("background", "vertebral_body", "sacrum")
+#: bundle section (and weights file) of an optional second vertebra network, asked only when
+#: everything the main network tried stays implausible (docs/benchmarks.md, "fallback")
+FALLBACK = "vertebrae_fallback"
 IGNORE = 255  # label value excluded from the loss (e.g. the unlabelled sacrum of VB2 masks)
 
 

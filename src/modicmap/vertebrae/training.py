@@ -27,6 +27,7 @@ from modicmap.errors import InputError
 from modicmap.vertebrae.data import TrainingSlice, find_cases, load_slices, synthetic_slices
 from modicmap.vertebrae.network import (
     CLASSES,
+    FALLBACK,
     IGNORE,
     VertebraeNetSpec,
     build_network,
@@ -171,19 +172,28 @@ def train(
     command: str = "",
     init_weights: Path | None = None,
     ensemble_with: Path | None = None,
+    fallback_in: Path | None = None,
 ) -> dict[str, Any]:
     """Train, checkpoint every epoch, early-stop on validation Dice, write a bundle to ``out``.
 
     ``ensemble_with``: a bundle whose vertebra network(s) the new network joins; the
     written bundle averages all members' probabilities (and keeps that bundle's other
-    models)."""
+    models). ``fallback_in``: write that bundle with the new network as its
+    ``vertebrae_fallback`` (asked only when the main network's result is implausible).
+    Otherwise the written bundle has no fallback: one chosen for another main network
+    does not carry over."""
     import torch
 
     from modicmap.models.bundle import load_bundle, save_bundle
 
+    if ensemble_with is not None and fallback_in is not None:
+        raise InputError(fallback_in, "--fallback-in and --ensemble-with exclude each other")
     partner = load_bundle(ensemble_with) if ensemble_with is not None else None
     if partner is not None:
         _check_partner(partner, spec)
+    host = load_bundle(fallback_in) if fallback_in is not None else None
+    if host is not None and not host.has("vertebrae"):
+        raise InputError(host.folder, "--fallback-in: the bundle has no vertebra network")
 
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
@@ -301,7 +311,7 @@ def train(
         "metrics": {"validation_pixel_dice": final},
         "history": state["history"],
     }
-    base = partner
+    base = partner or host
     if base is None:
         try:
             base = load_bundle(None)
@@ -310,7 +320,11 @@ def train(
     weights = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     if partner is not None:
         section, weights = _ensemble(partner, section, weights, spec)
-    save_bundle(out, {"vertebrae": section}, {"vertebrae": weights}, base=base)
+    if host is not None:
+        save_bundle(out, {FALLBACK: section}, {FALLBACK: weights}, base=host)
+    else:
+        sections, stored = {"vertebrae": section}, {"vertebrae": weights}
+        save_bundle(out, sections, stored, base=base, drop=(FALLBACK,))
     return section
 
 
@@ -391,6 +405,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BUNDLE",
         help="write a bundle whose vertebra network averages BUNDLE's network(s) and the new one",
     )
+    parser.add_argument(
+        "--fallback-in",
+        type=Path,
+        default=None,
+        metavar="BUNDLE",
+        help="write BUNDLE with the new network as its fallback vertebra network, asked only "
+        "when the main network's result stays implausible",
+    )
     parser.add_argument("--device", default="cpu")
 
 
@@ -419,5 +441,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         command=command,
         init_weights=args.init_weights,
         ensemble_with=args.ensemble_with,
+        fallback_in=args.fallback_in,
     )
     return 0

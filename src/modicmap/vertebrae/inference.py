@@ -249,7 +249,8 @@ def segment_vertebrae(
     then the other intensity variants are tried, then ``second_opinion`` (the other
     sequence resampled onto ``image``'s grid, e.g. the registered T2), and the most
     plausible result is kept. When even that is implausible and the bundle has a
-    ``vertebrae_fallback`` network, that network's result replaces it if fully plausible.
+    ``vertebrae_fallback`` network, that network's first fully plausible result over the
+    intensity variants replaces it.
     When the first sequence's result is kept, the second sequence's central slices
     cross-check the names, when its own result there is plausible: a warning when the same
     bodies are named differently (docs/benchmarks.md, "Vertebral bodies").
@@ -280,12 +281,14 @@ def segment_vertebrae(
         # only a fully plausible fallback result: a partial one with a "sacrum" took a
         # thoracic view's top for S1 (SPIDER 52 T1)
         fallback = load_network(bundle, device, FALLBACK)
-        probabilities = predict_probabilities(
-            image, bundle, device=device, variant=INTENSITY_VARIANTS[0], network=fallback
-        )
-        candidate = vertebrae_from_probabilities(probabilities)
-        if all(plausibility(candidate, image.GetSpacing()[1])):
-            best = (True, True, True), candidate, FALLBACK
+        for variant in INTENSITY_VARIANTS:
+            probabilities = predict_probabilities(
+                image, bundle, device=device, variant=variant, network=fallback
+            )
+            candidate = vertebrae_from_probabilities(probabilities)
+            if all(plausibility(candidate, image.GetSpacing()[1])):
+                best = (True, True, True), candidate, FALLBACK
+                break
     _score, result, variant = best
     notes: list[str] = []
     if variant == FALLBACK:

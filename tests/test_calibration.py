@@ -101,3 +101,36 @@ def test_a_bundle_with_an_unknown_grading_rule_is_bad_input(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown grading rule 'vibes'" in err[0]
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("rule", "threshold"),
+    [
+        # truth-positive endplates: probability 0.9 and 0.8, share 0.15 and 0.2; the highest
+        # negative: probability 0.6, share 0.07 (tests/test_evaluation_voxel.py, _cohort)
+        ("probability", 0.8),
+        ("share", 0.07),
+    ],
+)
+def test_calibrate_cli_on_voxel_truth_runs_the_roc_over_endplates(
+    tmp_path: Path, rule: str, threshold: float
+) -> None:
+    from test_evaluation_voxel import _cohort
+
+    runs, truth = _cohort(tmp_path)
+    out = tmp_path / "b"
+    argv = ["calibrate", "--runs", str(runs), "--truth", str(truth), "--out", str(out)]
+    model = _bundle_with_rule(tmp_path, rule)
+    assert main([*argv, "--model", str(model), "--quiet"]) == 0
+    grading = json.loads((out / "modicmap.json").read_text())["grading"]
+    assert grading["threshold"] == pytest.approx(threshold)
+    assert grading["calibration"]["levels"] == 6 and grading["calibration"]["unit"] == "endplates"
+    assert grading["calibration"]["youden_j"] == pytest.approx(1.0)
+    assert "6 endplates" in grading["source"]
+    assert (out / "roc.png").is_file()
+
+
+def test_calibrate_takes_gradings_or_truth_not_both(tmp_path: Path) -> None:
+    argv = ["calibrate", "--runs", str(tmp_path), "--out", str(tmp_path / "b")]
+    assert main([*argv, "--truth", str(tmp_path), "--gradings", str(tmp_path / "g.csv")]) == 2
+    assert main(argv) == 2

@@ -444,9 +444,11 @@ def test_a_sacrum_core_is_not_merged_into_l5_when_both_would_make_a_giant_body()
         ("3_t1", "a pelvic blob below S1 was the lowest body"),
         ("4_t1", "S1 called body, only its core sacrum"),
         ("22_t1", "dark T1: bodies missed"),
+        ("7_t2", "no S1 from the main network: the fallback network finds it"),
+        ("204_t1", "no S1 and a pelvic blob called L5: the fallback network"),
     ],
 )
-def test_spider_slices_that_failed_in_0_1_0_are_named_from_s1(
+def test_spider_slices_that_failed_before_are_named_from_s1(
     shared_data, slice_name: str, failure_fixed: str
 ) -> None:
     from modicmap.io.reader import read_image

@@ -17,12 +17,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "calibrate",
         help=HELP,
         description=HELP + " RUNS holds `run` outputs of the validation patients (folder name = "
-        "Patient id), GRADINGS their per-level gradings (SPIDER format). Writes a new bundle to "
+        "Patient id), GRADINGS their per-level gradings (SPIDER format; ROC over disc levels), "
+        "or TRUTH their voxel ground truth as `modicmap synth` writes it (<study_id>/truth/; "
+        "ROC over endplates, the paper's calibration). Writes a new bundle to "
         "--out: the --model bundle with the chosen threshold in its 'grading' section, and "
         "roc.png beside it. Calibrate on patients you will not report results on.",
     )
     parser.add_argument("--runs", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--gradings", type=Path, required=True, metavar="CSV")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--gradings", type=Path, metavar="CSV", help="per-level gradings (SPIDER format)"
+    )
+    source.add_argument(
+        "--truth", type=Path, metavar="DIR", help="voxel ground truth (`modicmap synth` layout)"
+    )
     parser.add_argument(
         "--out", type=Path, required=True, metavar="BUNDLE_DIR", help="new model bundle"
     )
@@ -35,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from modicmap.evaluation.calibration import calibrate_on_runs, roc_figure
+    from modicmap.evaluation.calibration import calibrate_on_runs, calibrate_on_truth, roc_figure
     from modicmap.evaluation.gradings import read_gradings
     from modicmap.grading.grade import grading_rule
     from modicmap.io.output_dir import output_dir
@@ -44,18 +52,21 @@ def run(args: argparse.Namespace) -> int:
     base = load_bundle(args.model)
     grading = dict(base.section("grading")) if base.has("grading") else {}
     rule = grading_rule(base)
-    choice = calibrate_on_runs(args.runs, read_gradings(args.gradings), rule)
+    if args.truth is not None:
+        choice = calibrate_on_truth(args.runs, args.truth, rule)
+    else:
+        choice = calibrate_on_runs(args.runs, read_gradings(args.gradings), rule)
     grading.update(
         {
             "threshold": choice.threshold,
-            "source": f"modicmap calibrate on {args.runs} ({choice.levels} levels): "
+            "source": f"modicmap calibrate on {args.runs} ({choice.levels} {choice.unit}): "
             f"Youden J {choice.youden_j:.3f}, TPR {choice.tpr:.3f}, FPR {choice.fpr:.3f}, "
             f"AUC {choice.auc:.3f}",
             "calibration": {k: v for k, v in asdict(choice).items() if not k.startswith("roc_")},
         }
     )
     with output_dir(
-        args.out, force=args.force, inputs=(args.runs, args.gradings, base.folder)
+        args.out, force=args.force, inputs=(args.runs, args.gradings or args.truth, base.folder)
     ) as work:
         save_bundle(work, {"grading": grading}, base=base)
         roc_figure(choice, work / "roc.png")

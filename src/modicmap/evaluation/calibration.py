@@ -6,6 +6,11 @@ Per graded disc level the score is, for the bundle's ``share`` rule, the larger 
 share (types 1-3 together) of its two endplates (graded when share > t), and for the
 ``probability`` rule the level probability of levels.csv (graded when probability >= t);
 the ROC runs over that score against "any Modic" in the gradings.
+
+With voxel ground truth instead (``modicmap synth``'s layout, or a user's annotated
+validation studies: the paper's own calibration), the ROC runs per ENDPLATE over the
+endplate's share or probability against "any Modic" in the truth endplates, matched by
+name; 3-D studies are then calibrated on 3-D studies.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class ThresholdChoice:
     roc_fpr: tuple[float, ...]
     roc_tpr: tuple[float, ...]
     rule: str = "share >"
+    unit: str = "levels"  # what was counted: graded disc levels or truth endplates
 
 
 def youden_threshold(
@@ -66,11 +72,7 @@ def youden_threshold(
 
 def level_shares(run: Path) -> dict[int, float]:
     """index_from_sacrum -> larger lesion share of the level's two endplates (from the CSVs)."""
-    shares: dict[tuple[str, str], float] = {}
-    with (run / "endplates.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            total = sum(float(row[f"type{t}_fraction"]) for t in (1, 2, 3))
-            shares[(row["vertebra"], row["endplate"])] = total
+    shares = endplate_shares(run)
     out = {}
     with (run / "levels.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
@@ -112,6 +114,48 @@ def calibrate_on_runs(
         raise InputError(runs, str(exc)) from None
 
 
+def calibrate_on_truth(
+    runs: Path, truth: Path, rule: GradingRule = GradingRule.SHARE
+) -> ThresholdChoice:
+    """Youden threshold over the truth endplates matched by name in every run folder."""
+    from dataclasses import replace
+
+    from modicmap.evaluation.voxel import match_truth
+
+    matching = match_truth(runs, truth)
+    shares: dict[str, dict[tuple[str, str], float]] = {}
+    labels, score = [], []
+    for endplate in matching.endplates:
+        if rule is GradingRule.SHARE:
+            if endplate.study not in shares:
+                shares[endplate.study] = endplate_shares(runs / endplate.study)
+            value = shares[endplate.study][(endplate.vertebra, endplate.endplate)]
+        else:
+            value = endplate.probability
+        labels.append(endplate.truth > 0)
+        score.append(value)
+    if not labels:
+        raise InputError(runs, f"no endplate of any run matches a truth endplate in {truth}")
+    try:
+        choice = youden_threshold(
+            np.array(labels), np.array(score), strict=rule is GradingRule.SHARE
+        )
+    except ValueError as exc:
+        raise InputError(truth, str(exc).replace("levels", "endplates")) from None
+    return replace(choice, unit="endplates")
+
+
+def endplate_shares(run: Path) -> dict[tuple[str, str], float]:
+    """(vertebra, endplate) -> lesion share (types 1-3 together) from endplates.csv."""
+    with (run / "endplates.csv").open(newline="") as handle:
+        return {
+            (row["vertebra"].strip(), row["endplate"].strip()): sum(
+                float(row[f"type{t}_fraction"]) for t in (1, 2, 3)
+            )
+            for row in csv.DictReader(handle)
+        }
+
+
 def roc_figure(choice: ThresholdChoice, path: Path) -> Path:
     import matplotlib
 
@@ -130,7 +174,7 @@ def roc_figure(choice: ThresholdChoice, path: Path) -> Path:
     )
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
-    ax.set_title(f"Endplate threshold by ROC ({choice.levels} levels)")
+    ax.set_title(f"Endplate threshold by ROC ({choice.levels} {choice.unit})")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -5,7 +5,8 @@ separate sacrum class makes S1 explicit, because every level name is counted fro
 A bundle may hold several such networks (``members``) whose class probabilities are
 averaged (``train vertebrae --ensemble-with``). The default bundle holds one: a two-member
 ensemble traded one kind of level-naming error on SPIDER for another (docs/benchmarks.md,
-"Vertebral bodies").
+"Vertebral bodies"). It also holds a second, separate network (``FALLBACK``, ``train
+vertebrae --fallback-in``) that is asked only when the main one's result is implausible.
 """
 
 from __future__ import annotations

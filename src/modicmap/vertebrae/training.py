@@ -178,7 +178,7 @@ def train(
 
     ``ensemble_with``: a bundle whose vertebra network(s) the new network joins; the
     written bundle averages all members' probabilities (and keeps that bundle's other
-    models). ``fallback_in``: write that bundle with the new network as its
+    models). ``fallback_in``: write a copy of that bundle with the new network as its
     ``vertebrae_fallback`` (asked only when the main network's result is implausible).
     Otherwise the written bundle has no fallback: one chosen for another main network
     does not carry over."""
@@ -410,8 +410,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="BUNDLE",
-        help="write BUNDLE with the new network as its fallback vertebra network, asked only "
-        "when the main network's result stays implausible",
+        help="write a copy of BUNDLE (to --out) with the new network as its fallback vertebra "
+        "network, asked only when the main network's result stays implausible",
     )
     parser.add_argument("--device", default="cpu")
 

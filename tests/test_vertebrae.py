@@ -580,3 +580,41 @@ def test_the_fallback_network_is_asked_only_when_all_else_is_implausible_and_kep
     outputs["vertebrae"] = with_sacrum
     inference.segment_vertebrae(image, _Bundle(fallback=True))  # type: ignore[arg-type]
     assert asked == ["vertebrae percentile"], "a plausible first result never asks the fallback"
+
+
+def test_the_fallback_network_breaks_a_tie_between_the_sequences_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modicmap.vertebrae import inference
+    from modicmap.vertebrae.network import FALLBACK
+
+    t1 = sitk.Image(120, 260, 3, sitk.sitkFloat32)
+    t1.SetSpacing((1.0, 1.0, 4.0))
+    t2 = sitk.Image(t1) + 1.0
+
+    with_sacrum = name_levels(clean_instances(*spine(5), SPACING))
+    lumbar = (with_sacrum.labels > 0) & (with_sacrum.labels < 26)
+    shifted = replace(
+        with_sacrum, labels=np.where(lumbar, with_sacrum.labels - 1, with_sacrum.labels)
+    )
+    outputs = {("t1", "vertebrae"): with_sacrum, ("t2", "vertebrae"): shifted}
+
+    def probabilities(source, bundle, *, device, variant, network):
+        sequence = "t2" if sitk.GetArrayViewFromImage(source).max() == 1.0 else "t1"
+        return sequence, network
+
+    monkeypatch.setattr(
+        inference, "load_network", lambda bundle, device, section="vertebrae": section
+    )
+    monkeypatch.setattr(inference, "predict_probabilities", probabilities)
+    monkeypatch.setattr(inference, "vertebrae_from_probabilities", lambda key: outputs[key])
+
+    outputs[("t1", FALLBACK)] = shifted  # the fallback names the T1 bodies as the T2 does
+    result = inference.segment_vertebrae(t1, _Bundle(fallback=True), second_opinion=t2)  # type: ignore[arg-type]
+    assert np.array_equal(result.labels, shifted.labels), "two of three opinions win"
+    assert result.warnings == (inference.tie_break_note(-1),)
+
+    outputs[("t1", FALLBACK)] = with_sacrum  # the fallback agrees with the first sequence
+    result = inference.segment_vertebrae(t1, _Bundle(fallback=True), second_opinion=t2)  # type: ignore[arg-type]
+    assert np.array_equal(result.labels, with_sacrum.labels)
+    assert inference.disagreement_note(-1) in result.warnings

@@ -236,6 +236,33 @@ def disagreement_note(offset: int) -> str:
     )
 
 
+def tie_break_note(offset: int) -> str:
+    direction = "higher" if offset > 0 else "lower"
+    levels = "level" if abs(offset) == 1 else "levels"
+    return (
+        f"the registered second sequence named the bodies {abs(offset)} {levels} {direction} "
+        "than the main network did on the first; the bundle's fallback network agreed with the "
+        "second, so its bodies and names are used: check the level names"
+    )
+
+
+def _plausible_fallback(
+    image: sitk.Image, bundle: ModelBundle, device: str
+) -> VertebraeResult | None:
+    """The fallback network's first fully plausible result over the intensity variants."""
+    if not bundle.has(FALLBACK):
+        return None
+    network = load_network(bundle, device, FALLBACK)
+    for variant in INTENSITY_VARIANTS:
+        probabilities = predict_probabilities(
+            image, bundle, device=device, variant=variant, network=network
+        )
+        candidate = vertebrae_from_probabilities(probabilities)
+        if all(plausibility(candidate, image.GetSpacing()[1])):
+            return candidate
+    return None
+
+
 def segment_vertebrae(
     image: sitk.Image,
     bundle: ModelBundle,
@@ -252,8 +279,10 @@ def segment_vertebrae(
     ``vertebrae_fallback`` network, that network's first fully plausible result over the
     intensity variants replaces it.
     When the first sequence's result is kept, the second sequence's central slices
-    cross-check the names, when its own result there is plausible: a warning when the same
-    bodies are named differently (docs/benchmarks.md, "Vertebral bodies").
+    cross-check the names, when its own result there is plausible. When the same bodies are
+    named differently, the fallback network breaks the tie: its plausible result on the
+    first sequence is used when it names the bodies as the second sequence does; otherwise
+    the first result is kept with a warning (docs/benchmarks.md, "Vertebral bodies").
     """
     network = load_network(bundle, device)
 
@@ -280,15 +309,9 @@ def segment_vertebrae(
     if not all(best[0]) and bundle.has(FALLBACK):
         # only a fully plausible fallback result: a partial one with a "sacrum" took a
         # thoracic view's top for S1 (SPIDER 52 T1)
-        fallback = load_network(bundle, device, FALLBACK)
-        for variant in INTENSITY_VARIANTS:
-            probabilities = predict_probabilities(
-                image, bundle, device=device, variant=variant, network=fallback
-            )
-            candidate = vertebrae_from_probabilities(probabilities)
-            if all(plausibility(candidate, image.GetSpacing()[1])):
-                best = (True, True, True), candidate, FALLBACK
-                break
+        candidate = _plausible_fallback(image, bundle, device)
+        if candidate is not None:
+            best = (True, True, True), candidate, FALLBACK
     _score, result, variant = best
     notes: list[str] = []
     if variant == FALLBACK:
@@ -318,7 +341,12 @@ def segment_vertebrae(
             )
             if offset:
                 logger.info("vertebrae: the second sequence names the bodies %+d levels", offset)
-                notes.append(disagreement_note(offset))
+                tie_break = _plausible_fallback(image, bundle, device)
+                if tie_break is not None and name_offset(result.labels, tie_break.labels) == offset:
+                    logger.info("vertebrae: the fallback network names them as the second does")
+                    result, notes = tie_break, [tie_break_note(offset)]
+                else:
+                    notes.append(disagreement_note(offset))
     if notes:
         result = replace(result, warnings=(*result.warnings, *notes))
     logger.info("vertebrae: %s", ", ".join(b.name for b in result.bodies) or "none")

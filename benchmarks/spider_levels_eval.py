@@ -9,9 +9,10 @@ hand-made feature (share of endplate-band marrow with T1 z > 1 and T2 z > 0).
 
 The baselines are also turned into graders so that their kappa, accuracy, sensitivity
 and specificity stand beside the model's: each baseline's cut (Youden's J) is chosen on
-the OTHER folds' levels (``--folds``: the cross-validation's folds.json; default: five
-random folds by patient), so no patient's own grading sets its cut. The kappa
-differences (model minus baseline) get a paired patient-bootstrap 95 % CI.
+the OTHER folds' levels (``--folds``: the cross-validation's folds.json; default: the
+same five folds by patient that ``spider_graded_cv.py`` draws), so no patient's own
+grading sets its cut. The kappa differences (model minus baseline) get a paired
+patient-bootstrap 95 % CI.
 
     python benchmarks/spider_levels_eval.py --runs /tmp/spider-runs [--folds folds.json]
         [--json out.json]
@@ -136,12 +137,6 @@ def kappa_difference(
     )
 
 
-def random_folds(patients: np.ndarray, k: int = 5, seed: int = 0) -> list[list[str]]:
-    ids = sorted(set(patients.tolist()))
-    order = np.random.default_rng(seed).permutation(len(ids))
-    return [[ids[i] for i in order[f::k]] for f in range(k)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).parents[2] / "shared" / "data")
@@ -211,7 +206,12 @@ def main() -> None:
         "confusion_presence": confusion_matrix(y, pred).tolist(),
         "always_none_accuracy": float(1 - y.mean()),
     }
-    folds = json.loads(args.folds.read_text()) if args.folds else random_folds(patients)
+    if args.folds:
+        folds = json.loads(args.folds.read_text())
+    else:  # the cross-validation's own split (same seed and number of folds)
+        from spider_graded_cv import folds_of
+
+        folds = folds_of(patients, 5, 0)
     result["model_grader"] = grader_metrics(patients, y, pred)
     for name, score in (
         # 1 / index: lower is likelier, and positive (calibration thresholds are >= 0)

@@ -226,23 +226,25 @@ def _central_slices(image: sitk.Image) -> slice:
     return slice(max(0, middle - half), min(n, middle + half + 1))
 
 
-def disagreement_note(offset: int) -> str:
-    direction = "higher" if offset > 0 else "lower"
+def _shift(offset: int) -> str:
+    """E.g. "1 level higher", "2 levels lower"."""
     levels = "level" if abs(offset) == 1 else "levels"
+    return f"{abs(offset)} {levels} {'higher' if offset > 0 else 'lower'}"
+
+
+def disagreement_note(offset: int) -> str:
     return (
-        f"the registered second sequence names the same bodies {abs(offset)} {levels} "
-        f"{direction} than the first (e.g. its L4 where the first has L5): a level name or "
-        "the registration is off; check the level names on both sequences"
+        f"the registered second sequence names the same bodies {_shift(offset)} than the "
+        "first (e.g. its L4 where the first has L5): a level name or the registration is off; "
+        "check the level names on both sequences"
     )
 
 
 def tie_break_note(offset: int) -> str:
-    direction = "higher" if offset > 0 else "lower"
-    levels = "level" if abs(offset) == 1 else "levels"
     return (
-        f"the registered second sequence named the bodies {abs(offset)} {levels} {direction} "
-        "than the main network did on the first; the bundle's fallback network agreed with the "
-        "second, so its bodies and names are used: check the level names"
+        f"the registered second sequence named the bodies {_shift(offset)} than the main "
+        "network did on the first; the bundle's fallback network agreed with the second, so "
+        "its bodies and names are used: check the level names"
     )
 
 
@@ -306,7 +308,7 @@ def segment_vertebrae(
         tried = attempt(second_opinion, INTENSITY_VARIANTS[0])
         if tried[0] > best[0]:
             best = tried[0], tried[1], SECOND_OPINION
-    if not all(best[0]) and bundle.has(FALLBACK):
+    if not all(best[0]):
         # only a fully plausible fallback result: a partial one with a "sacrum" took a
         # thoracic view's top for S1 (SPIDER 52 T1)
         candidate = _plausible_fallback(image, bundle, device)

@@ -248,3 +248,22 @@ def test_test_time_flip_averages_a_crop_with_its_superior_inferior_mirror(monkey
         else:
             assert inside.max() > 0.99 and inside.min() < 0.01
         assert (p[vertebrae == 0] == 0).all()
+
+
+def test_body_margin_grows_bodies_into_background_only() -> None:
+    from modicmap.lesions.body_margin import grow_bodies
+
+    labels = np.zeros((1, 12, 12), np.int16)
+    labels[0, 2:5, 2:10] = 24  # L5
+    labels[0, 6:9, 2:10] = 26  # S1, one empty row (the "disc") between them
+    assert grow_bodies(labels, (4.0, 1.0, 1.0), 0.4) is labels  # under half a pixel
+    grown = grow_bodies(labels, (4.0, 1.0, 1.0), 1.0)
+    assert np.array_equal(grown[labels > 0], labels[labels > 0]), "no body overwritten"
+    assert grown[0, 1, 5] == 24 and grown[0, 9, 5] == 26 and grown[0, 3, 10] == 24
+    assert grown[0, 1, 1] == 0, "a disc of 1 mm, not a square"
+    assert grown[0, 5, 5] in (24, 26) and grown[0, 0, 5] == 0
+    # anisotropic pixels: 1 mm is two columns of 0.5 mm but only one row of 1 mm
+    wide = grow_bodies(labels, (4.0, 1.0, 0.5), 1.0)
+    assert wide[0, 3, 11] == 24 and wide[0, 0, 5] == 0
+    stack = np.concatenate([labels, np.zeros_like(labels)])
+    assert not grow_bodies(stack, (1.0, 1.0, 1.0), 1.0)[1].any(), "in-plane only"

@@ -145,6 +145,7 @@ def train(
     graded_source: dict[str, Any] | None = None,
     init: Path | None = None,
     test_time_flip: bool = False,
+    body_margin_mm: float = 0.0,
 ) -> dict[str, Any]:
     """Train (or, with ``init``, fine-tune) the V-Net and write a bundle into ``out``.
 
@@ -330,6 +331,7 @@ def train(
         "level AUC over graded bags of body crops (each level is scored from the crops of its "
         "two bodies); the per-level numbers of the whole pipeline come from `modicmap evaluate`",
         "test_time_flip": test_time_flip,
+        "body_margin_mm": body_margin_mm,
         "best_epoch": state["best_epoch"],
         "history": state["history"],
     }
@@ -453,6 +455,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the bundle averages each crop's probability with its superior-inferior mirror's",
     )
+    parser.add_argument(
+        "--body-margin-mm",
+        type=float,
+        default=0.0,
+        help="inference setting written into the bundle: the lesion stage grows the segmented "
+        "bodies by this margin in-plane (the default bundle: 1.0; training uses the masks as "
+        "given)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--resume", action="store_true")
@@ -508,5 +518,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         graded_source=graded_source,
         init=args.init,
         test_time_flip=args.test_time_flip,
+        body_margin_mm=args.body_margin_mm,
     )
     return 0

@@ -345,3 +345,31 @@ def test_a_real_3d_volume_is_graded_like_its_own_single_slices(
         rows = list(csv.DictReader(handle))
     assert len(rows) >= 12
     assert sum(int(r["modic"]) > 0 for r in rows) <= 2
+
+
+def test_lesion_stage_looks_at_the_bodies_grown_by_the_bundles_margin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modicmap.pipeline.run as run_module
+
+    seen: list[tuple[float, int, int]] = []
+    grow = run_module.grow_bodies
+
+    def spy(labels: np.ndarray, spacing: tuple[float, float, float], margin: float) -> np.ndarray:
+        grown = grow(labels, spacing, margin)
+        seen.append((margin, int((labels > 0).sum()), int((grown > 0).sum())))
+        return grown
+
+    monkeypatch.setattr(run_module, "grow_bodies", spy)
+    study = synthesize_study(13, SynthOptions(slices=3, matrix=192, lesion_rate=0.6))  # 1.6 mm px
+    t1, t2 = write_study(study, tmp_path / "s")
+    out = tmp_path / "out"
+    assert main(["run", "--t1", str(t1), "--t2", str(t2), "--out", str(out), "--quiet"]) == 0
+    ((margin, segmented, grown),) = seen
+    assert margin == 1.0 and grown > segmented, "the default bundle grows the bodies by 1 mm"
+    assert json.loads((out / "summary.json").read_text())["lesion_body_margin_mm"] == 1.0
+    arrays = {
+        name: sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"{name}.nii.gz")))
+        for name in ("vertebrae", "lesion_probability")
+    }
+    assert not arrays["lesion_probability"][arrays["vertebrae"] == 0].any(), "map keeps to bodies"

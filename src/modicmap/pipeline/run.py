@@ -139,6 +139,7 @@ def run_study(
             "vertebrae": [b.name for b in vertebrae.bodies],
             "centroids": centroids.to_json(),
             "lesion_probability_threshold": threshold,
+            "lesion_body_margin_mm": margin,
             "grading_rule": rule.value,
             "seconds": timer.seconds,
             "warnings": warnings,

@@ -182,6 +182,9 @@ def test_train_lesions_cli_learns_from_spider_gradings(shared_data: Path, tmp_pa
     assert bundle.section("grading")["rule"] == "probability"
     assert bundle.section("vertebrae") == load_bundle(None).section("vertebrae")
     assert (out / "lesions.safetensors").is_file() and not list(out.glob("*.pkl"))
+    default = load_bundle(None).section("lesions")  # how the bundle is run is inherited
+    assert section["test_time_flip"] is default["test_time_flip"] is True
+    assert section["body_margin_mm"] == default["body_margin_mm"] == 1.0
 
 
 def test_graded_cohort_without_any_usable_study_is_bad_input(

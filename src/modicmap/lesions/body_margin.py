@@ -4,10 +4,11 @@ Modic changes start at the endplate, the body's outermost marrow. Where the body
 segmentation stops short of the cortex (on synthetic studies the run's bodies cover 69 %
 of the truth bodies: the rim on central slices, more on lateral partial-volume slices;
 docs/benchmarks.md, "A body margin for the lesion stage"), lesion voxels there cannot be
-found and the study's body statistics, and so every z-score, shift. ``lesions.body_margin_mm`` in the bundle grows each body into the
-background around it on every sagittal slice for the z-score statistics and the V-Net's
-input; the lesion map, ``vertebrae.nii.gz`` and the endplate regions keep the segmented
-outline (on synthetic studies the voxels of the margin itself added only 0.005 Dice).
+found and the study's body statistics, and so every z-score, shift.
+``lesions.body_margin_mm`` in the bundle grows each body into the background around it on
+every sagittal slice for the z-score statistics and the V-Net's input; the lesion map,
+``vertebrae.nii.gz`` and the endplate regions keep the segmented outline (on synthetic
+studies the voxels of the margin itself added only 0.005 Dice).
 """
 
 from __future__ import annotations

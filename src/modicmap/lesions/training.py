@@ -452,16 +452,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-minutes", type=float, default=45.0)
     parser.add_argument(
         "--test-time-flip",
-        action="store_true",
-        help="the bundle averages each crop's probability with its superior-inferior mirror's",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the bundle averages each crop's probability with its superior-inferior mirror's "
+        "(default: as the --init bundle, else off)",
     )
     parser.add_argument(
         "--body-margin-mm",
         type=float,
-        default=0.0,
+        default=None,
         help="inference setting written into the bundle: the lesion stage grows the segmented "
-        "bodies by this margin in-plane (the default bundle: 1.0; training uses the masks as "
-        "given)",
+        "bodies by this margin in-plane (default: as the --init bundle, else 0; the default "
+        "bundle: 1.0; training uses the masks as given)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -517,7 +519,19 @@ def run_from_args(args: argparse.Namespace) -> int:
         graded=graded,
         graded_source=graded_source,
         init=args.init,
-        test_time_flip=args.test_time_flip,
-        body_margin_mm=args.body_margin_mm,
+        **inference_settings(args),
     )
     return 0
+
+
+def inference_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The bundle's inference settings: as given, else as the ``--init`` bundle's, else off,
+    so fine-tuning a bundle keeps how it is run."""
+    from modicmap.models.bundle import load_bundle
+
+    previous = load_bundle(args.init).section("lesions") if args.init is not None else {}
+    flip, margin = args.test_time_flip, args.body_margin_mm
+    return {
+        "test_time_flip": bool(previous.get("test_time_flip", False)) if flip is None else flip,
+        "body_margin_mm": float(previous.get("body_margin_mm", 0.0)) if margin is None else margin,
+    }

@@ -350,17 +350,17 @@ def test_a_real_3d_volume_is_graded_like_its_own_single_slices(
 def test_lesion_stage_looks_at_the_bodies_grown_by_the_bundles_margin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modicmap.pipeline.run as run_module
+    import modicmap.lesions.inference as lesion_inference
 
     seen: list[tuple[float, int, int]] = []
-    grow = run_module.grow_bodies
+    grow = lesion_inference.grow_bodies
 
     def spy(labels: np.ndarray, spacing: tuple[float, float, float], margin: float) -> np.ndarray:
         grown = grow(labels, spacing, margin)
         seen.append((margin, int((labels > 0).sum()), int((grown > 0).sum())))
         return grown
 
-    monkeypatch.setattr(run_module, "grow_bodies", spy)
+    monkeypatch.setattr(lesion_inference, "grow_bodies", spy)
     study = synthesize_study(13, SynthOptions(slices=3, matrix=192, lesion_rate=0.6))  # 1.6 mm px
     t1, t2 = write_study(study, tmp_path / "s")
     out = tmp_path / "out"

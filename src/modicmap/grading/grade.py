@@ -19,6 +19,7 @@ import itertools
 from enum import StrEnum
 
 import numpy as np
+from scipy import ndimage
 
 from modicmap.errors import InputError
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
@@ -111,11 +112,10 @@ def grade_endplates(
     unit = spacing_zyx[1] * spacing_zyx[2] * (1.0 if single_slice else spacing_zyx[0])
     k = round(TOP_AREA_MM2 / (spacing_zyx[1] * spacing_zyx[2]))
     rows: list[tuple[int, int, EndplateGrade]] = []
-    centres = {
-        int(code): float(np.nonzero(vertebrae == code)[0].mean())
-        for code in np.unique(vertebrae)
-        if code
-    }
+    codes = [int(c) for c in np.unique(vertebrae) if c]
+    # the slice index (axis 0) of every body's centre of mass, in one pass over the labels
+    mass = ndimage.center_of_mass(vertebrae > 0, vertebrae, codes)
+    centres = {code: float(centre[0]) for code, centre in zip(codes, mass, strict=True)}
     for (code, side), region in endplate_regions(vertebrae, spacing_zyx, depth_mm).items():
         n_region = int(region.sum())
         types = modic_map[region]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from modicmap.lesions.body_margin import grow_bodies
 from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, paste_max, sample_crop
 from modicmap.lesions.vnet import VNet2D, VNetSpec
-from modicmap.lesions.zscore import ZScoreMaps
+from modicmap.lesions.zscore import ZScoreMaps, zscore_maps
 from modicmap.models.bundle import ModelBundle, load_weights_into
 
 
@@ -69,3 +72,32 @@ def predict_lesions(
             paste_max(probability, values, crop, spacing_yx, size_mm=size_mm, working_mm=working)
     probability[~inside] = 0.0
     return probability
+
+
+@dataclass(frozen=True)
+class LesionStage:
+    """The lesion stage's output on the T1 grid."""
+
+    zmaps: ZScoreMaps
+    probability: np.ndarray  # float32 0..1, 0 outside the segmented bodies
+    body_margin_mm: float
+
+
+def lesion_stage(
+    t1: np.ndarray,
+    t2: np.ndarray,
+    vertebrae: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    bundle: ModelBundle,
+    *,
+    device: str = "cpu",
+) -> LesionStage:
+    """z-scores and lesion probability with the bundle's ``lesions.body_margin_mm``: the
+    statistics and the V-Net's input use the bodies grown by it, the map keeps to the
+    segmented bodies (``modicmap.lesions.body_margin``)."""
+    margin = float(bundle.section("lesions").get("body_margin_mm", 0.0))
+    grown = grow_bodies(vertebrae, spacing_zyx, margin)
+    zmaps = zscore_maps(t1, t2, grown)
+    probability = predict_lesions(zmaps, grown, spacing_zyx, bundle, device=device)
+    probability[vertebrae == 0] = 0.0
+    return LesionStage(zmaps, probability, margin)

@@ -23,9 +23,7 @@ from modicmap.io.image import LoadedImage
 from modicmap.io.output_dir import check_output_dir, output_dir
 from modicmap.io.reader import to_native
 from modicmap.io.writer import write_image
-from modicmap.lesions.body_margin import grow_bodies
-from modicmap.lesions.inference import predict_lesions
-from modicmap.lesions.zscore import zscore_maps
+from modicmap.lesions.inference import lesion_stage
 from modicmap.models.bundle import load_bundle
 from modicmap.pipeline.prepare import prepare_study
 from modicmap.pipeline.timing import StageTimer
@@ -87,12 +85,10 @@ def run_study(
     t1_arr = study.t1_array
     t2_arr = study.t2_array
     with timer.stage("lesions"):
-        margin = float(bundle.section("lesions").get("body_margin_mm", 0.0))
-        marrow = grow_bodies(vertebrae.labels, spacing, margin)
-        zmaps = zscore_maps(t1_arr, t2_arr, marrow)
-        probability = predict_lesions(zmaps, marrow, spacing, bundle, device=options.device)
-        # the margin is context for the V-Net and the statistics; the map keeps to the bodies
-        probability[vertebrae.labels == 0] = 0.0
+        stage = lesion_stage(
+            t1_arr, t2_arr, vertebrae.labels, spacing, bundle, device=options.device
+        )
+        zmaps, probability = stage.zmaps, stage.probability
         grading = bundle.section("grading") if bundle.has("grading") else {}
         rule = grading_rule(bundle)
         threshold = float(bundle.section("lesions").get("probability_threshold", 0.5))
@@ -139,7 +135,7 @@ def run_study(
             "vertebrae": [b.name for b in vertebrae.bodies],
             "centroids": centroids.to_json(),
             "lesion_probability_threshold": threshold,
-            "lesion_body_margin_mm": margin,
+            "lesion_body_margin_mm": stage.body_margin_mm,
             "grading_rule": rule.value,
             "seconds": timer.seconds,
             "warnings": warnings,

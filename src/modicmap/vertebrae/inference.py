@@ -7,6 +7,7 @@ probabilities are upsampled to the image's own grid, and post-processing
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, replace
 
@@ -297,6 +298,10 @@ def segment_vertebrae(
         result = vertebrae_from_probabilities(probabilities)
         return plausibility(result, image.GetSpacing()[1]), result, variant
 
+    @functools.cache
+    def fallback() -> VertebraeResult | None:  # asked at most once, by either use below
+        return _plausible_fallback(image, bundle, device)
+
     best = attempt(image, INTENSITY_VARIANTS[0])
     for variant in INTENSITY_VARIANTS[1:]:
         if all(best[0]):
@@ -311,7 +316,7 @@ def segment_vertebrae(
     if not all(best[0]):
         # only a fully plausible fallback result: a partial one with a "sacrum" took a
         # thoracic view's top for S1 (SPIDER 52 T1)
-        candidate = _plausible_fallback(image, bundle, device)
+        candidate = fallback()
         if candidate is not None:
             best = (True, True, True), candidate, FALLBACK
     _score, result, variant = best
@@ -343,7 +348,7 @@ def segment_vertebrae(
             )
             if offset:
                 logger.info("vertebrae: the second sequence names the bodies %+d levels", offset)
-                tie_break = _plausible_fallback(image, bundle, device)
+                tie_break = fallback()
                 if tie_break is not None and name_offset(result.labels, tie_break.labels) == offset:
                     logger.info("vertebrae: the fallback network names them as the second does")
                     result, notes = tie_break, [tie_break_note(offset)]

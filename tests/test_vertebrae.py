@@ -236,6 +236,45 @@ def test_train_vertebrae_cli_writes_a_bundle_and_joins_an_ensemble(tmp_path: Pat
     )
 
 
+def test_training_can_start_from_a_bundles_network(tmp_path: Path) -> None:
+    """``--init-weights BUNDLE`` starts from that bundle's vertebra network (lr 0 keeps it)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    body, sac = spine(5, shape=(2, 260, 120))
+    labels = np.where(sac, 6, np.where(body, 1, 0)).astype(np.uint8)
+    sitk.WriteImage(
+        _image(np.where(labels > 0, 0.8, 0.2).astype(np.float32)), str(data / "a_T1.nii.gz")
+    )
+    sitk.WriteImage(_image(labels), str(data / "a_T1_vb.nii.gz"))
+    tiny = ["--epochs", "1", "--crops-per-epoch", "8", "--threads", "1", "--quiet"]
+    common = ["train", "vertebrae", "--data", str(data), *tiny, "--val-fraction", "0"]
+    assert main([*common, "--out", str(tmp_path / "one"), "--seed", "1"]) == 0
+    start = ["--init-weights", str(tmp_path / "one"), "--lr", "0", "--seed", "2"]
+    assert main([*common, "--out", str(tmp_path / "two"), *start]) == 0
+    fresh = ["--lr", "0", "--seed", "2"]
+    assert main([*common, "--out", str(tmp_path / "three"), *fresh]) == 0
+
+    from modicmap.models.bundle import load_bundle
+
+    one, two, three = (
+        load_bundle(tmp_path / name).load_weights("vertebrae") for name in ("one", "two", "three")
+    )
+    assert all(two[k].equal(v) for k, v in one.items())
+    assert not all(three[k].equal(v) for k, v in one.items()), "seed 2 alone starts elsewhere"
+
+
+def test_synthetic_training_slices_can_include_the_lateral_ones() -> None:
+    from modicmap.vertebrae.data import synthetic_slices
+
+    central = synthetic_slices(1, 1.25)
+    every = synthetic_slices(1, 1.25, all_slices=True)
+    assert len(central) == 5 and len(every) > 10
+    areas = [int((s.target == 1).sum()) for s in every]
+    assert areas[0] == 0 and areas[-1] == 0, "two slices without a body at either side"
+    middle = max(areas)
+    assert any(0 < a < middle / 2 for a in areas), "lateral partial-volume slices are included"
+
+
 def test_subjects_are_split_whole_and_val_fraction_zero_trains_on_all() -> None:
     from modicmap.vertebrae.data import TrainingSlice
     from modicmap.vertebrae.training import TrainSettings, split_by_subject

@@ -164,21 +164,32 @@ def load_slices(
 
 
 def synthetic_slices(
-    n_studies: int, working_spacing: float, seed: int = 1000
+    n_studies: int, working_spacing: float, seed: int = 1000, *, all_slices: bool = False
 ) -> list[TrainingSlice]:
-    """Mid-sagittal slices of synthetic studies (every label known, sacrum included)."""
+    """Sagittal slices of synthetic studies (every label known, sacrum included).
+
+    By default the 5 central slices of 7-slice studies (what the shipped networks were
+    trained on); ``all_slices``: every slice with a body (plus two lateral ones without,
+    as :func:`load_slices`) of studies in the ``synth`` command's 15-slice geometry, so the
+    lateral partial-volume slices of a 3-D study are learnt too.
+    """
     from modicmap.synth.study import SynthOptions, synthesize_study
 
     out = []
     for i in range(n_studies):
-        study = synthesize_study(seed + i, SynthOptions(slices=7, matrix=256))
+        study = synthesize_study(seed + i, SynthOptions(slices=15 if all_slices else 7, matrix=256))
         arr = sitk.GetArrayFromImage(study.t1 if i % 2 == 0 else study.t2)
         codes = sitk.GetArrayFromImage(study.vertebrae if i % 2 == 0 else study.t2_vertebrae)
         target = classes_from_labels(codes, None, 1.0)
         grid = study.t1 if i % 2 == 0 else study.t2
         spacing_yx = (grid.GetSpacing()[1], grid.GetSpacing()[0])
         arr = normalise(arr)
-        for k in range(1, 6):
+        if all_slices:
+            with_body = np.flatnonzero((target == 1).any(axis=(1, 2)))
+            chosen = range(max(0, with_body[0] - 2), min(len(arr), with_body[-1] + 3))
+        else:
+            chosen = range(1, 6)
+        for k in chosen:
             out.append(
                 TrainingSlice(
                     subject=f"synthetic-{i}",

@@ -48,6 +48,9 @@ class TrainSettings:
     val_subjects: tuple[str, ...] = ()
     val_fraction: float = 0.2
     synthetic_studies: int = 0
+    #: every slice of 15-slice synthetic studies instead of the 5 central of 7
+    #: (``vertebrae.data.synthetic_slices``)
+    synthetic_all_slices: bool = False
     patience: int = 12
     threads: int = 2
     #: keep the last epoch's weights instead of the best on validation (cross-validation
@@ -184,7 +187,7 @@ def train(
     does not carry over."""
     import torch
 
-    from modicmap.models.bundle import load_bundle, save_bundle
+    from modicmap.models.bundle import load_bundle, load_weights_into, save_bundle
 
     if ensemble_with is not None and fallback_in is not None:
         raise InputError(fallback_in, "--fallback-in and --ensemble-with exclude each other")
@@ -202,10 +205,20 @@ def train(
     slices = load_slices(cases, spec.working_spacing_mm)
     train_slices, val_slices = split_by_subject(slices, settings)
     if settings.synthetic_studies:
-        train_slices += synthetic_slices(settings.synthetic_studies, spec.working_spacing_mm)
+        train_slices += synthetic_slices(
+            settings.synthetic_studies,
+            spec.working_spacing_mm,
+            all_slices=settings.synthetic_all_slices,
+        )
     logger.info("%d training slices, %d validation slices", len(train_slices), len(val_slices))
     model = build_network(spec).to(device)
-    if init_weights is not None:
+    if init_weights is not None and init_weights.is_dir():
+        initial = load_bundle(init_weights)
+        if VertebraeNetSpec.from_json(initial.section("vertebrae")).members > 1:
+            raise InputError(init_weights, "--init-weights: an ensemble cannot seed one network")
+        load_weights_into(initial, "vertebrae", model)
+        logger.info("initialised from the vertebra network of %s", init_weights)
+    elif init_weights is not None:
         model.load_state_dict(torch.load(init_weights, map_location=device, weights_only=True))
         logger.info("initialised from %s", init_weights)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
@@ -381,6 +394,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--synthetic", type=int, default=0, metavar="N", help="add N synthetic studies to training"
     )
     parser.add_argument(
+        "--synthetic-all-slices",
+        action="store_true",
+        help="take every slice of 15-slice synthetic studies, lateral partial-volume ones "
+        "included (default: the 5 central slices of 7-slice studies, as the shipped networks)",
+    )
+    parser.add_argument(
         "--val-fraction",
         type=float,
         default=TrainSettings.val_fraction,
@@ -396,7 +415,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue from the checkpoint in --out"
     )
     parser.add_argument(
-        "--init-weights", type=Path, default=None, help="start from these weights (a state dict)"
+        "--init-weights",
+        type=Path,
+        default=None,
+        help="start from these weights: a state dict (.pt) or a bundle folder (its vertebra "
+        "network)",
     )
     parser.add_argument(
         "--ensemble-with",
@@ -426,6 +449,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         val_subjects=tuple(args.val_subjects),
         val_fraction=args.val_fraction,
         synthetic_studies=args.synthetic,
+        synthetic_all_slices=args.synthetic_all_slices,
         threads=args.threads,
         keep_last=args.keep_last,
     )

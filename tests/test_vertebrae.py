@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
 
 from images import PIR_DIRECTION
 from modicmap.cli.main import main
@@ -273,6 +274,19 @@ def test_synthetic_training_slices_can_include_the_lateral_ones() -> None:
     assert areas[0] == 0 and areas[-1] == 0, "two slices without a body at either side"
     middle = max(areas)
     assert any(0 < a < middle / 2 for a in areas), "lateral partial-volume slices are included"
+
+    from modicmap.vertebrae.network import IGNORE
+
+    banded = synthetic_slices(1, 1.25, all_slices=True, outline_ignore_px=1)
+    for plain, band in zip(every, banded, strict=True):
+        assert np.array_equal(plain.image, band.image)
+        ignored = band.target == IGNORE
+        bone = plain.target > 0
+        assert not (ignored & ~bone & ~ndimage.binary_dilation(bone)).any(), "only near outlines"
+        assert np.array_equal(band.target[~ignored], plain.target[~ignored])
+        assert ignored.any() == bone.any()
+    widest = banded[int(np.argmax(areas))].target
+    assert (widest == 1).sum() > areas[int(np.argmax(areas))] / 2, "the bodies' cores stay"
 
 
 def test_subjects_are_split_whole_and_val_fraction_zero_trains_on_all() -> None:

@@ -164,14 +164,22 @@ def load_slices(
 
 
 def synthetic_slices(
-    n_studies: int, working_spacing: float, seed: int = 1000, *, all_slices: bool = False
+    n_studies: int,
+    working_spacing: float,
+    seed: int = 1000,
+    *,
+    all_slices: bool = False,
+    outline_ignore_px: int = 0,
 ) -> list[TrainingSlice]:
     """Sagittal slices of synthetic studies (every label known, sacrum included).
 
     By default the 5 central slices of 7-slice studies (what the shipped networks were
     trained on); ``all_slices``: every slice with a body (plus two lateral ones without,
     as :func:`load_slices`) of studies in the ``synth`` command's 15-slice geometry, so the
-    lateral partial-volume slices of a 3-D study are learnt too.
+    lateral partial-volume slices of a 3-D study are learnt too. ``outline_ignore_px``:
+    a band of that many working pixels either side of every synthetic outline is left out
+    of the loss (IGNORE), because a synthetic body includes its 1.3 mm cortex ring while the
+    real masks draw that edge their own way; training on it made the real bodies grow.
     """
     from modicmap.synth.study import SynthOptions, synthesize_study
 
@@ -190,15 +198,20 @@ def synthetic_slices(
         else:
             chosen = range(1, 6)
         for k in chosen:
+            working = to_working_spacing(target[k], spacing_yx, working_spacing, 0)
+            working = working.astype(np.uint8)
+            if outline_ignore_px:
+                bone = working > 0
+                band = ndimage.binary_dilation(bone, iterations=outline_ignore_px)
+                band &= ~ndimage.binary_erosion(bone, iterations=outline_ignore_px)
+                working[band] = IGNORE
             out.append(
                 TrainingSlice(
                     subject=f"synthetic-{i}",
                     image=to_working_spacing(arr[k], spacing_yx, working_spacing, 1).astype(
                         np.float32
                     ),
-                    target=to_working_spacing(target[k], spacing_yx, working_spacing, 0).astype(
-                        np.uint8
-                    ),
+                    target=working,
                 )
             )
     return out

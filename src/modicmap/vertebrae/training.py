@@ -51,6 +51,8 @@ class TrainSettings:
     #: every slice of 15-slice synthetic studies instead of the 5 central of 7
     #: (``vertebrae.data.synthetic_slices``)
     synthetic_all_slices: bool = False
+    #: working pixels either side of a synthetic outline left out of the loss
+    synthetic_outline_ignore: int = 0
     patience: int = 12
     threads: int = 2
     #: keep the last epoch's weights instead of the best on validation (cross-validation
@@ -209,6 +211,7 @@ def train(
             settings.synthetic_studies,
             spec.working_spacing_mm,
             all_slices=settings.synthetic_all_slices,
+            outline_ignore_px=settings.synthetic_outline_ignore,
         )
     logger.info("%d training slices, %d validation slices", len(train_slices), len(val_slices))
     model = build_network(spec).to(device)
@@ -400,6 +403,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "included (default: the 5 central slices of 7-slice studies, as the shipped networks)",
     )
     parser.add_argument(
+        "--synthetic-outline-ignore",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="leave PX working pixels either side of every synthetic body outline out of the "
+        "loss (synthetic bodies include their cortex ring; real masks draw that edge their way)",
+    )
+    parser.add_argument(
         "--val-fraction",
         type=float,
         default=TrainSettings.val_fraction,
@@ -450,6 +461,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         synthetic_studies=args.synthetic,
         synthetic_all_slices=args.synthetic_all_slices,
+        synthetic_outline_ignore=args.synthetic_outline_ignore,
         threads=args.threads,
         keep_last=args.keep_last,
     )

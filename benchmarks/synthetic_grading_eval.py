@@ -8,6 +8,10 @@ Steps, each the user-facing command:
    or ``--model``);
 3. ``modicmap evaluate --runs WORK/runs --truth WORK/synth --out WORK/eval``.
 
+With ``--truth-vertebrae`` step 2 is ``modicmap run ... --vertebrae TRUTH`` per study: the
+lesion stage and grading on the truth bodies, to separate their shortfall from the
+vertebra network's.
+
 Then diagnostics that the acceptance text needs: ``WORK/disagreements.csv`` (every matched
 endplate whose grade differs from the truth, with both rows' type fractions) and, in
 ``WORK/result.json``, disagreement categories, an IN-SAMPLE sweep of endplate thresholds
@@ -251,6 +255,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="bundle (default: bundled)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument(
+        "--truth-vertebrae",
+        action="store_true",
+        help="run every study with its truth bodies (run --vertebrae): what the lesion stage "
+        "and the grading reach when the bodies are right",
+    )
+    parser.add_argument(
         "--figures", type=Path, default=None, help="copy the figures here as grading_synthetic_*"
     )
     args = parser.parse_args()
@@ -263,10 +273,18 @@ def main() -> None:
         synth / "cohort.csv",
         seconds,
     )
-    batch = ["batch", str(synth / "cohort.csv"), "--out", str(runs), "--workers", "1", "--quiet"]
-    if args.model is not None:
-        batch += ["--model", str(args.model)]
-    _step("batch", batch, runs / "cohort_endplates.csv", seconds)
+    model = ["--model", str(args.model)] if args.model is not None else []
+    if args.truth_vertebrae:  # the lesion stage and grading alone, on the truth bodies
+        for study in sorted(p.parent for p in synth.glob("*/truth/vertebrae.nii.gz")):
+            run = [
+                *("run", "--t1", str(study / "t1.nii.gz"), "--t2", str(study / "t2.nii.gz")),
+                *("--vertebrae", str(study / "truth" / "vertebrae.nii.gz")),
+                *("--out", str(runs / study.name), "--quiet", *model),
+            ]
+            _step(f"run {study.name}", run, runs / study.name / "levels.csv", seconds)
+    else:
+        batch = ["batch", str(synth / "cohort.csv"), "--out", str(runs), "--workers", "1"]
+        _step("batch", [*batch, "--quiet", *model], runs / "cohort_endplates.csv", seconds)
     _step(
         "evaluate",
         [
@@ -293,6 +311,7 @@ def main() -> None:
         "n": args.n,
         "seed": args.seed,
         "model": str(args.model or "default bundle"),
+        "truth_vertebrae": args.truth_vertebrae,
         "seconds": seconds,
         "code": _code_state(),
         "acceptance": acceptance,

@@ -275,7 +275,7 @@ def main() -> None:
     )
     model = ["--model", str(args.model)] if args.model is not None else []
     if args.truth_vertebrae:  # the lesion stage and grading alone, on the truth bodies
-        for study in sorted(p.parent for p in synth.glob("*/truth/vertebrae.nii.gz")):
+        for study in sorted(p.parents[1] for p in synth.glob("*/truth/vertebrae.nii.gz")):
             run = [
                 *("run", "--t1", str(study / "t1.nii.gz"), "--t2", str(study / "t2.nii.gz")),
                 *("--vertebrae", str(study / "truth" / "vertebrae.nii.gz")),

@@ -194,6 +194,8 @@ def synthetic_slices(
         arr = normalise(arr)
         if all_slices:
             with_body = np.flatnonzero((target == 1).any(axis=(1, 2)))
+            if with_body.size == 0:
+                continue
             chosen = range(max(0, with_body[0] - 2), min(len(arr), with_body[-1] + 3))
         else:
             chosen = range(1, 6)

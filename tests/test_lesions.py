@@ -216,6 +216,14 @@ def test_annotated_studies_are_read_from_nnunet_raw_layout_too(tmp_path: Path) -
     found = study_volumes(raw)
     assert all(len(np.unique(v.vertebrae)) >= 5 for v in found), "bodies found by the model"
 
+    from modicmap.errors import InputError
+
+    broken = raw / "labelsTr" / f"{found[0].subject}.nii.gz"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(InputError, match="cannot be read as a label image") as error:
+        study_volumes(raw)
+    assert str(broken) in str(error.value), "the message names the file"
+
 
 def test_test_time_flip_averages_a_crop_with_its_superior_inferior_mirror(monkeypatch) -> None:
     """A fake V-Net that calls the upper half of every crop lesion and the lower half not:

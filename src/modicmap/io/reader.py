@@ -160,3 +160,14 @@ def to_native(image: sitk.Image, loaded: LoadedImage | Geometry) -> sitk.Image:
     """
     native = loaded if isinstance(loaded, Geometry) else loaded.native
     return to_geometry(image, native)
+
+
+def read_label_image(path: Path) -> sitk.Image:
+    """A label image file as stored (a user's vertebral-body mask, an annotation map): no
+    reorientation or float conversion; missing or unreadable files are bad input."""
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise InputError(path, "cannot be read as a label image") from None

@@ -162,7 +162,7 @@ def to_crop_set(volumes: list[LesionVolume], seed: int) -> CropSet:
 def nnunet_volumes(folder: Path) -> list[LesionVolume]:
     """Annotated studies in nnU-Net's raw layout (module docstring), canonical orientation."""
     from modicmap.errors import InputError
-    from modicmap.io.reader import read_image
+    from modicmap.io.reader import read_image, read_label_image
     from modicmap.models.bundle import load_bundle
     from modicmap.vertebrae.inference import segment_vertebrae
     from modicmap.vertebrae.user_mask import vertebrae_from_mask
@@ -180,7 +180,7 @@ def nnunet_volumes(folder: Path) -> list[LesionVolume]:
         )
         modic = sitk.GetArrayFromImage(
             sitk.Resample(
-                sitk.ReadImage(str(label_path)),
+                read_label_image(label_path),
                 t1,
                 sitk.Transform(),
                 sitk.sitkNearestNeighbor,
@@ -192,7 +192,7 @@ def nnunet_volumes(folder: Path) -> list[LesionVolume]:
             raise InputError(label_path, "Modic labels must be 0 (none) to 3")
         mask_path = folder / "vertebraeTr" / f"{case}.nii.gz"
         if mask_path.is_file():
-            vertebrae = vertebrae_from_mask(sitk.ReadImage(str(mask_path)), t1, str(mask_path))
+            vertebrae = vertebrae_from_mask(read_label_image(mask_path), t1, str(mask_path))
         else:
             bundle = bundle or load_bundle(None)
             vertebrae = segment_vertebrae(t1, bundle)

@@ -13,7 +13,7 @@ import SimpleITK as sitk
 
 from modicmap.errors import InputError
 from modicmap.io.image import LoadedImage, SeriesRole
-from modicmap.io.reader import read_image
+from modicmap.io.reader import read_image, read_label_image
 from modicmap.io.validate import check_same_patient
 from modicmap.models.bundle import ModelBundle
 from modicmap.pipeline.timing import StageTimer
@@ -43,16 +43,6 @@ class PreparedStudy:
     @property
     def t2_array(self) -> np.ndarray:
         return sitk.GetArrayFromImage(self.t2_on_t1)
-
-
-def read_mask(path: Path) -> sitk.Image:
-    """A user's vertebral-body mask file (any label values)."""
-    if not path.exists():
-        raise InputError(path, "does not exist")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise InputError(path, "cannot be read as a label image") from None
 
 
 def prepare_study(
@@ -88,7 +78,7 @@ def prepare_study(
             registration_json = {"skipped": True}
     with timer.stage("vertebrae"):
         if vertebrae_mask is not None:
-            mask = read_mask(vertebrae_mask)
+            mask = read_label_image(vertebrae_mask)
             vertebrae = vertebrae_from_mask(mask, t1.image, str(vertebrae_mask))
         else:
             # the registered T2 replaces an implausible T1 result and cross-checks the

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import cohen_kappa_score, roc_auc_score, roc_curve
+from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
-from modicmap.evaluation.gradings import match_runs, read_gradings
+from modicmap.evaluation.calibration import youden_threshold
+from modicmap.evaluation.gradings import MatchedLevel, match_runs, read_gradings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from spider_levels_eval import bootstrap_auc_difference, kappa_difference
@@ -32,13 +33,14 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOP_LEVEL = 5  # levels from the fifth disc above the sacrum up share one prior
 
 
-def _levels(runs: Path, gradings: dict, patients: set[str]) -> tuple[np.ndarray, ...]:
-    rows = [m for m in match_runs(runs, gradings).levels if m.patient in patients]
+def _columns(rows: list[MatchedLevel]) -> tuple[np.ndarray, ...]:
+    """patient, index_from_sacrum, level probability, graded (0/1), run's grade (0/1)."""
     return (
         np.array([m.patient for m in rows]),
         np.array([m.index_from_sacrum for m in rows]),
         np.array([m.probability for m in rows], float),
         np.array([m.graded > 0 for m in rows], int),
+        np.array([m.predicted > 0 for m in rows], int),
     )
 
 
@@ -64,23 +66,20 @@ def main() -> None:
     args = parser.parse_args()
     gradings = read_gradings(args.data / "spider-midsag" / "gradings.csv")
     folds = json.loads((args.work / "folds.json").read_text())
+    test_levels = match_runs(args.work / "test_runs", gradings).levels
     parts: list[tuple[np.ndarray, ...]] = []
     for f, test in enumerate(folds):
         prior = level_prior(gradings, set(test))
-        val_patients = {p.name for p in (args.work / f"val_runs{f}").iterdir() if p.is_dir()}
-        _, vi, vp, vy = _levels(args.work / f"val_runs{f}", gradings, val_patients)
+        _, vi, vp, vy, _ = _columns(match_runs(args.work / f"val_runs{f}", gradings).levels)
         model = LogisticRegression().fit(_logit(vp)[:, None], vy)
 
         def posterior(p: np.ndarray, i: np.ndarray, model=model, prior=prior) -> np.ndarray:
             offset = np.array([prior[min(k, TOP_LEVEL)] for k in i])
             return 1 / (1 + np.exp(-(model.decision_function(_logit(p)[:, None]) + offset)))
 
-        fpr, tpr, cuts = roc_curve(vy, posterior(vp, vi))
-        cut = cuts[int(np.argmax(tpr - fpr))]
-        tp, ti, tprob, ty = _levels(args.work / "test_runs", gradings, set(test))
+        cut = youden_threshold(vy, posterior(vp, vi), strict=False).threshold
+        tp, ti, tprob, ty, graded = _columns([m for m in test_levels if m.patient in set(test)])
         post = posterior(tprob, ti)
-        test_levels = match_runs(args.work / "test_runs", gradings).levels
-        graded = np.array([m.predicted > 0 for m in test_levels if m.patient in set(test)], int)
         parts.append((tp, ti, tprob, ty, post, (post >= cut).astype(int), graded))
     patients, index, raw, y, post, grade, bundle_grade = (
         np.concatenate(c) for c in zip(*parts, strict=True)

@@ -263,6 +263,11 @@ def test_training_can_start_from_a_bundles_network(tmp_path: Path) -> None:
     assert all(two[k].equal(v) for k, v in one.items())
     assert not all(three[k].equal(v) for k, v in one.items()), "seed 2 alone starts elsewhere"
 
+    for wrong in (tmp_path / "nowhere.pt", data / "a_T1.nii.gz"):  # missing; not a state dict
+        bad = ["--init-weights", str(wrong)]
+        assert main([*common, "--out", str(tmp_path / "four"), *bad]) == 2
+        assert not (tmp_path / "four").exists(), "no partial output"
+
 
 def test_synthetic_training_slices_can_include_the_lateral_ones() -> None:
     from modicmap.vertebrae.data import synthetic_slices

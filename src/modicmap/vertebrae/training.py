@@ -189,7 +189,7 @@ def train(
     does not carry over."""
     import torch
 
-    from modicmap.models.bundle import load_bundle, load_weights_into, save_bundle
+    from modicmap.models.bundle import load_bundle, save_bundle
 
     if ensemble_with is not None and fallback_in is not None:
         raise InputError(fallback_in, "--fallback-in and --ensemble-with exclude each other")
@@ -199,6 +199,7 @@ def train(
     host = load_bundle(fallback_in) if fallback_in is not None else None
     if host is not None and not host.has("vertebrae"):
         raise InputError(host.folder, "--fallback-in: the bundle has no vertebra network")
+    initial = _initial_weights(init_weights) if init_weights is not None else None
 
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
@@ -215,14 +216,11 @@ def train(
         )
     logger.info("%d training slices, %d validation slices", len(train_slices), len(val_slices))
     model = build_network(spec).to(device)
-    if init_weights is not None and init_weights.is_dir():
-        initial = load_bundle(init_weights)
-        if VertebraeNetSpec.from_json(initial.section("vertebrae")).members > 1:
-            raise InputError(init_weights, "--init-weights: an ensemble cannot seed one network")
-        load_weights_into(initial, "vertebrae", model)
-        logger.info("initialised from the vertebra network of %s", init_weights)
-    elif init_weights is not None:
-        model.load_state_dict(torch.load(init_weights, map_location=device, weights_only=True))
+    if initial is not None:
+        try:
+            model.load_state_dict(initial)
+        except RuntimeError:
+            raise InputError(init_weights, "--init-weights do not fit the network") from None
         logger.info("initialised from %s", init_weights)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, settings.epochs)
@@ -342,6 +340,26 @@ def train(
         sections, stored = {"vertebrae": section}, {"vertebrae": weights}
         save_bundle(out, sections, stored, base=base, drop=(FALLBACK,))
     return section
+
+
+def _initial_weights(path: Path) -> dict[str, Any]:
+    """``--init-weights``: a state dict file, or a bundle folder's vertebra network, read
+    before the training data so that a wrong path fails at once."""
+    import torch
+
+    from modicmap.models.bundle import expand_weights, load_bundle
+
+    if path.is_dir():
+        bundle = load_bundle(path)
+        if VertebraeNetSpec.from_json(bundle.section("vertebrae")).members > 1:
+            raise InputError(path, "--init-weights: an ensemble cannot seed one network")
+        return expand_weights(bundle.load_weights("vertebrae"))
+    if not path.is_file():
+        raise InputError(path, "--init-weights: does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises several kinds for a file that is not a state dict
+        raise InputError(path, "--init-weights: cannot be read as a torch state dict") from None
 
 
 def _check_partner(partner, spec: VertebraeNetSpec) -> None:  # partner: ModelBundle

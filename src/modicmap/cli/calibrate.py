@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modicmap.cli import common
+
+if TYPE_CHECKING:
+    from modicmap.models.bundle import ModelBundle
 
 HELP = "Choose the endplate threshold by ROC (Youden's J) on a validation set."
 logger = logging.getLogger(__name__)
@@ -21,7 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "or TRUTH their voxel ground truth as `modicmap synth` writes it (<study_id>/truth/; "
         "ROC over endplates, the paper's calibration). Writes a new bundle to "
         "--out: the --model bundle with the chosen threshold in its 'grading' section, and "
-        "roc.png beside it. Calibrate on patients you will not report results on.",
+        "roc.png beside it. With --level-model (and --gradings) the level model is fitted "
+        "instead (marrow evidence, disc signal and level -> one probability per level; "
+        "modicmap.grading.level_model) and stored in the bundle's 'level_model' section; the "
+        "endplate threshold is left as it is. Calibrate on patients you will not report "
+        "results on.",
     )
     parser.add_argument("--runs", type=Path, required=True, metavar="DIR")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -30,6 +38,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     source.add_argument(
         "--truth", type=Path, metavar="DIR", help="voxel ground truth (`modicmap synth` layout)"
+    )
+    parser.add_argument(
+        "--level-model",
+        action="store_true",
+        help="fit the level model on the runs' level evidence instead of the endplate threshold",
     )
     parser.add_argument(
         "--out", type=Path, required=True, metavar="BUNDLE_DIR", help="new model bundle"
@@ -50,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from modicmap.models.bundle import load_bundle, save_bundle
 
     base = load_bundle(args.model)
+    if args.level_model:
+        return _fit_level_model(args, base)
     grading = dict(base.section("grading")) if base.has("grading") else {}
     rule = grading_rule(base)
     if args.truth is not None:
@@ -72,5 +87,30 @@ def run(args: argparse.Namespace) -> int:
         roc_figure(choice, work / "roc.png")
     logger.info(
         "threshold %.4f (Youden J %.3f, AUC %.3f)", choice.threshold, choice.youden_j, choice.auc
+    )
+    return 0
+
+
+def _fit_level_model(args: argparse.Namespace, base: ModelBundle) -> int:
+    from modicmap.errors import InputError
+    from modicmap.evaluation.calibration import fit_level_model_on_runs, roc_figure
+    from modicmap.evaluation.gradings import read_gradings
+    from modicmap.io.output_dir import output_dir
+    from modicmap.models.bundle import save_bundle
+
+    if args.gradings is None:
+        raise InputError(args.truth, "--level-model is fitted on per-level gradings (--gradings)")
+    model, choice = fit_level_model_on_runs(args.runs, read_gradings(args.gradings))
+    with output_dir(
+        args.out, force=args.force, inputs=(args.runs, args.gradings, base.folder)
+    ) as work:
+        save_bundle(work, {"level_model": model.to_json()}, base=base)
+        roc_figure(choice, work / "roc_levels.png", title="Level model")
+    logger.info(
+        "level model: threshold %.4f (Youden J %.3f, in-sample AUC %.3f over %d levels)",
+        model.threshold,
+        choice.youden_j,
+        choice.auc,
+        choice.levels,
     )
     return 0

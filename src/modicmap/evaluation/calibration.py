@@ -16,6 +16,7 @@ name; 3-D studies are then calibrated on 3-D studies.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from modicmap.errors import InputError
 from modicmap.grading.grade import GradingRule
+from modicmap.grading.level_model import LevelEvidence, LevelModel
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,69 @@ def level_shares(run: Path) -> dict[int, float]:
 
 
 def level_probabilities(run: Path) -> dict[int, float]:
-    """index_from_sacrum -> level probability (from levels.csv)."""
+    """index_from_sacrum -> the larger endplate probability of the level (from the CSVs; the
+    marrow evidence the endplate threshold acts on, also when a level model re-scored
+    levels.csv)."""
+    with (run / "endplates.csv").open(newline="") as handle:
+        endplates = {
+            (r["vertebra"].strip(), r["endplate"].strip()): float(r["probability"])
+            for r in csv.DictReader(handle)
+        }
     with (run / "levels.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {int(r["index_from_sacrum"]): float(r["probability"]) for r in rows}
+    return {
+        int(r["index_from_sacrum"]): max(
+            endplates.get((r["upper_vertebra"], "inferior"), 0.0),
+            endplates.get((r["lower_vertebra"], "superior"), 0.0),
+        )
+        for r in rows
+    }
+
+
+def read_level_evidence(run: Path) -> list[LevelEvidence]:
+    """The per-level evidence a run wrote to summary.json (empty for older runs)."""
+    path = run / "summary.json"
+    try:
+        data = json.loads(path.read_text())
+        return [LevelEvidence.from_json(item) for item in data.get("levels", [])]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"cannot read the level evidence ({exc})") from None
+
+
+def fit_level_model_on_runs(
+    runs: Path, gradings: dict[tuple[str, int], int]
+) -> tuple[LevelModel, ThresholdChoice]:
+    """The level model fitted on every run's graded levels (folder name = Patient), and its
+    in-sample ROC."""
+    from modicmap.grading.level_model import evidence_features, fit_level_model
+
+    if not runs.is_dir():
+        raise InputError(runs, "is not a folder of run outputs")
+    evidence, truth, patients = [], [], set()
+    for folder in sorted(p for p in runs.iterdir() if (p / "summary.json").is_file()):
+        for item in read_level_evidence(folder):
+            key = (folder.name, item.index_from_sacrum)
+            if key in gradings:
+                evidence.append(item)
+                truth.append(gradings[key] > 0)
+                patients.add(folder.name)
+    if not evidence:
+        raise InputError(
+            runs,
+            "no run's level evidence (summary.json 'levels'; re-run older outputs) matches a "
+            "graded disc (folder name = Patient)",
+        )
+    labels = np.array(truth)
+    if len(np.unique(labels)) != 2:
+        raise InputError(runs, "the level model needs levels with and without Modic changes")
+    model = fit_level_model(
+        evidence,
+        labels,
+        source=f"modicmap calibrate --level-model on {runs} ({len(evidence)} levels of "
+        f"{len(patients)} patients)",
+    )
+    score = model.probability(evidence_features(evidence))
+    return model, youden_threshold(labels, score, strict=False)
 
 
 def calibrate_on_runs(
@@ -156,7 +217,7 @@ def endplate_shares(run: Path) -> dict[tuple[str, str], float]:
         }
 
 
-def roc_figure(choice: ThresholdChoice, path: Path) -> Path:
+def roc_figure(choice: ThresholdChoice, path: Path, title: str = "Endplate threshold") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,7 +235,7 @@ def roc_figure(choice: ThresholdChoice, path: Path) -> Path:
     )
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
-    ax.set_title(f"Endplate threshold by ROC ({choice.levels} {choice.unit})")
+    ax.set_title(f"{title} by ROC ({choice.levels} {choice.unit})")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -16,15 +16,19 @@ import numpy as np
 import SimpleITK as sitk
 
 from modicmap import __version__, jsonio
+from modicmap.errors import InputError
+from modicmap.grading.discs import disc_signals
 from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels, grading_rule
+from modicmap.grading.level_model import LevelModel, apply_level_model, level_evidence
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
 from modicmap.io.image import LoadedImage
 from modicmap.io.output_dir import check_output_dir, output_dir
 from modicmap.io.reader import to_native
 from modicmap.io.writer import write_image
+from modicmap.labels import vertebra_code
 from modicmap.lesions.inference import lesion_stage
-from modicmap.models.bundle import load_bundle
+from modicmap.models.bundle import ModelBundle, load_bundle
 from modicmap.pipeline.prepare import prepare_study
 from modicmap.pipeline.timing import StageTimer
 
@@ -113,6 +117,13 @@ def run_study(
             rule=rule,
         )
         levels = grade_levels(endplates, [b.code for b in vertebrae.bodies])
+        pairs = [(vertebra_code(r.upper_vertebra), vertebra_code(r.lower_vertebra)) for r in levels]
+        evidence = level_evidence(
+            levels, disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs)
+        )
+        level_model = _level_model(bundle)
+        if level_model is not None:
+            levels, evidence = apply_level_model(level_model, levels, evidence, endplates)
     with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:
         write_image(to_native(_image_like(modic, t1.image), t1), work / "modic_map.nii.gz")
         write_image(
@@ -137,6 +148,10 @@ def run_study(
             "lesion_probability_threshold": threshold,
             "lesion_body_margin_mm": stage.body_margin_mm,
             "grading_rule": rule.value,
+            "level_model": None
+            if level_model is None
+            else {"threshold": level_model.threshold, "source": level_model.source},
+            "levels": [e.to_json() for e in evidence],
             "seconds": timer.seconds,
             "warnings": warnings,
         }
@@ -164,6 +179,17 @@ def run_study(
     for warning in warnings:
         logger.warning("%s", warning)
     return RunResult(out, tuple(endplates), tuple(levels), tuple(warnings), timer.seconds)
+
+
+def _level_model(bundle: ModelBundle) -> LevelModel | None:
+    if not bundle.has("level_model"):
+        return None
+    try:
+        return LevelModel.from_json(bundle.section("level_model"))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(
+            bundle.folder / "modicmap.json", f"bad level_model section ({exc})"
+        ) from None
 
 
 def _describe(image: LoadedImage, include_phi: bool) -> dict[str, object]:

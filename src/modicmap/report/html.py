@@ -170,11 +170,24 @@ def write_report(
             "when that type's share of the region passes the calibrated threshold."
         )
     maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx)
+    evidence = {e["level"]: e for e in summary.get("levels", [])}
     level_rows = "".join(
         f"<tr><td>{html.escape(r.level)}</td><td>{r.index_from_sacrum}</td>{_cell(r.modic)}"
-        f"{_cell(r.upper_endplate_modic)}{_cell(r.lower_endplate_modic)}<td>{r.probability:.2f}</td></tr>"
+        f"{_cell(r.upper_endplate_modic)}{_cell(r.lower_endplate_modic)}<td>{r.probability:.2f}</td>"
+        f"{_evidence_cells(evidence.get(r.level))}</tr>"
         for r in levels
     )
+    if summary.get("level_model"):
+        level_text = (
+            "A level's confidence comes from the level model: the marrow evidence of its two "
+            "endplates, the disc's T1 and T2 signal relative to the marrow (a degenerated disc "
+            "is dark and often sits next to Modic changes) and the level, fitted on "
+            "per-level gradings; the level is graded when it reaches "
+            f"{float(summary['level_model']['threshold']):.2f}, with the type of its endplates' "
+            "voxels. The endplate columns are the voxel grades."
+        )
+    else:
+        level_text = "A level is graded from the two endplates facing its disc."
     endplate_rows = "".join(
         f"<tr><td>{html.escape(r.vertebra)}</td><td>{r.endplate}</td>{_cell(r.modic)}"
         f"<td>{r.type1_fraction:.3f}</td><td>{r.type2_fraction:.3f}</td><td>{r.type3_fraction:.3f}</td>"
@@ -203,7 +216,7 @@ th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fb
 <p class="note">modicmap {html.escape(str(summary["software"]["modicmap"]))}, model {html.escape(str(summary["model"]["id"]))}.
 Research software: every finding must be checked on the images by a radiologist.</p>
 <h2>Disc levels</h2>
-<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th></tr>{level_rows}</table>
+<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th></tr>{level_rows}</table>
 <h2>Modic maps</h2>
 <p class="note">Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
 {figures}
@@ -217,9 +230,23 @@ Research software: every finding must be checked on the images by a radiologist.
 <h2>How to read this report</h2>
 <p class="note">Each voxel inside a vertebral body whose lesion probability passes the model's threshold is typed by the
 nearest centroid of (T1 z-score, T2 z-score) within the bodies: type 1 T1 dark / T2 bright, type 2 T1 bright, type 3 dark on
-both. {rule_text} A level is graded from the two endplates facing its disc. Confidence is the mean of the highest lesion
-probabilities over 20 mm&sup2; of the endplate region (8 mm deep). Level names are counted from the sacrum (S1); check them.</p>
+both. {rule_text} {level_text} Confidence is the mean of the highest lesion
+probabilities over 20 mm&sup2; of the endplate region (8 mm deep); a level's marrow evidence is
+the larger of its two endplates'. Level names are counted from the sacrum (S1); check them.</p>
 </body></html>
 """
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _evidence_cells(item: dict[str, Any] | None) -> str:
+    if item is None:
+        return "<td></td><td></td><td></td>"
+
+    def ratio(value: object) -> str:
+        return "-" if value is None else f"{float(value):.2f}"  # type: ignore[arg-type]
+
+    return (
+        f"<td>{float(item['marrow_probability']):.2f}</td>"
+        f"<td>{ratio(item.get('disc_t1_ratio'))}</td><td>{ratio(item.get('disc_t2_ratio'))}</td>"
+    )

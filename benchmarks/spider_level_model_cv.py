@@ -1,0 +1,112 @@
+"""The level model, cross-validated by patient on SPIDER dev (nested in the lesion CV).
+
+Input: a finished ``spider_graded_cv.py evaluate`` work folder, whose ``test_runs`` hold
+every patient's `run` output by the fold bundle that never saw the patient. For each fold
+the level model (``modicmap.grading.level_model``) is fitted on the OTHER folds' test runs
+(their summary.json level evidence against gradings.csv) and applied to the fold's own
+runs, exactly as `run` applies a bundle's level model; the re-graded runs go to
+``W/level_model_runs/<pid>/`` (levels.csv and summary.json rewritten, every other file
+linked). So no patient's grading fits the model or the threshold that grade it. Then
+`modicmap evaluate` and ``spider_levels_eval.py`` (baselines, paired differences) run on
+them.
+
+    python benchmarks/spider_level_model_cv.py --work W [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from modicmap.evaluation.calibration import read_level_evidence
+from modicmap.evaluation.gradings import read_gradings
+from modicmap.grading.level_model import (
+    LevelEvidence,
+    LevelModel,
+    apply_level_model,
+    fit_level_model,
+)
+from modicmap.grading.tables import read_endplates_csv, read_levels_csv, write_levels_csv
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _training_levels(
+    runs: Path, patients: list[str], gradings: dict[tuple[str, int], int]
+) -> tuple[list[LevelEvidence], np.ndarray]:
+    evidence, truth = [], []
+    for pid in patients:
+        if not (runs / pid / "summary.json").is_file():
+            continue
+        for item in read_level_evidence(runs / pid):
+            if (pid, item.index_from_sacrum) in gradings:
+                evidence.append(item)
+                truth.append(gradings[(pid, item.index_from_sacrum)] > 0)
+    return evidence, np.array(truth)
+
+
+def regrade(run: Path, out: Path, model: LevelModel) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for item in run.iterdir():
+        target = out / item.name
+        if item.name not in ("levels.csv", "summary.json") and not target.exists():
+            target.symlink_to(item.resolve())
+    levels = read_levels_csv(run / "levels.csv")
+    evidence = read_level_evidence(run)
+    graded, updated = apply_level_model(
+        model, levels, evidence, read_endplates_csv(run / "endplates.csv")
+    )
+    write_levels_csv(graded, out / "levels.csv")
+    summary = json.loads((run / "summary.json").read_text())
+    summary["levels"] = [e.to_json() for e in updated]
+    summary["level_model"] = {"threshold": model.threshold, "source": model.source}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--json", type=Path, default=None, help="spider_levels_eval.py --json")
+    args = parser.parse_args()
+    folds = json.loads((args.work / "folds.json").read_text())
+    gradings = read_gradings(args.data / "spider-midsag" / "gradings.csv")
+    runs = args.work / "test_runs"
+    out = args.work / "level_model_runs"
+    models = []
+    for f, patients in enumerate(folds):
+        others = [p for g, fold in enumerate(folds) if g != f for p in fold]
+        evidence, truth = _training_levels(runs, others, gradings)
+        model = fit_level_model(
+            evidence, truth, source=f"fold {f}: fitted on the other folds' {len(truth)} levels"
+        )
+        models.append({"fold": f, **model.to_json()})
+        for pid in patients:
+            if (runs / pid / "levels.csv").is_file():
+                regrade(runs / pid, out / pid, model)
+        print(
+            f"fold {f}: {len(truth)} training levels, threshold {model.threshold:.3f}, "
+            "coefficients " + " ".join(f"{c:+.2f}" for c in model.coefficients),
+            flush=True,
+        )
+    (args.work / "level_models.json").write_text(json.dumps(models, indent=2) + "\n")
+    exe = Path(sys.executable).with_name("modicmap")
+    gradings_csv = args.data / "spider-midsag" / "gradings.csv"
+    evaluate = [str(exe), "evaluate", "--runs", str(out), "--gradings", str(gradings_csv)]
+    evaluate += ["--out", str(args.work / "evaluation_level_model"), "--force"]
+    subprocess.run(evaluate, check=True)
+    command = [sys.executable, str(Path(__file__).with_name("spider_levels_eval.py"))]
+    command += ["--runs", str(out), "--folds", str(args.work / "folds.json")]
+    command += ["--data", str(args.data)]
+    if args.json is not None:
+        command += ["--json", str(args.json)]
+    subprocess.run(command, check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Level model: one probability per disc level from the marrow, the disc and the level.
+
+The V-Net's marrow evidence (the level's larger endplate probability) alone ranks SPIDER's
+graded levels little better than the disc level does (docs/benchmarks.md). Readers grade
+Modic changes on marrow, but the changes sit next to degenerated discs and at the lower
+levels, and both are in the image. The level model is a logistic regression (scikit-learn)
+on
+
+* ``marrow``: logit of the level's larger endplate probability (the voxel maps' evidence);
+* ``disc_t1``, ``disc_t2``: log of the disc's T1 and T2 signal relative to the bodies'
+  marrow (:mod:`modicmap.grading.discs`; the training mean when a disc cannot be read);
+* ``level_1`` .. ``level_5``: the level's ``index_from_sacrum`` (L5-S1 .. L1-L2) one-hot,
+  higher levels all zero;
+
+fitted by ``modicmap calibrate --level-model`` on `run` outputs of patients with per-level
+gradings. A level is graded when the model's probability reaches its threshold (Youden's J
+on the fitting levels). Its type comes from the voxels: the type of its graded endplates,
+else the type with the largest voxel share in its two endplate regions, else type 2 (no
+voxel of the level passes the map's threshold; type 2 is 98 % of SPIDER's graded levels).
+The endplate rows stay the paper's voxel grades; summary.json lists every level's evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from modicmap.grading.discs import DiscSignal
+from modicmap.grading.grade import level_type
+from modicmap.grading.tables import EndplateGrade, LevelGrade
+from modicmap.labels import vertebra_code
+
+FEATURES = ("marrow", "disc_t1", "disc_t2", "level_1", "level_2", "level_3", "level_4", "level_5")
+#: the type given to a level graded with no voxel passing the map's threshold
+FALLBACK_TYPE = 2
+_EPS_P = 1e-4  # probabilities are clipped before the logit
+_EPS_RATIO = 0.02  # added before the log of a signal ratio (a black disc core is 0)
+
+
+@dataclass(frozen=True)
+class LevelEvidence:
+    """What the level model read for one level (written to summary.json)."""
+
+    level: str
+    index_from_sacrum: int
+    marrow_probability: float
+    disc_t1_ratio: float | None
+    disc_t2_ratio: float | None
+    probability: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LevelEvidence:
+        def ratio(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        return cls(
+            level=str(data["level"]),
+            index_from_sacrum=int(data["index_from_sacrum"]),
+            marrow_probability=float(data["marrow_probability"]),
+            disc_t1_ratio=ratio("disc_t1_ratio"),
+            disc_t2_ratio=ratio("disc_t2_ratio"),
+            probability=float(data["probability"]),
+        )
+
+
+@dataclass(frozen=True)
+class LevelModel:
+    coefficients: tuple[float, ...]  # one per FEATURES entry
+    intercept: float
+    threshold: float  # graded when probability >= threshold
+    disc_means: tuple[float, float]  # disc_t1, disc_t2 feature means, for unread discs
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(FEATURES),
+            "coefficients": list(self.coefficients),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+            "disc_means": list(self.disc_means),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LevelModel:
+        if list(data.get("features", [])) != list(FEATURES):
+            raise ValueError(f"level model features {data.get('features')} != {list(FEATURES)}")
+        return cls(
+            coefficients=tuple(float(c) for c in data["coefficients"]),
+            intercept=float(data["intercept"]),
+            threshold=float(data["threshold"]),
+            disc_means=(float(data["disc_means"][0]), float(data["disc_means"][1])),
+            source=str(data.get("source", "")),
+        )
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(features).copy()
+        for column, mean in zip((1, 2), self.disc_means, strict=True):
+            x[:, column] = np.where(np.isnan(x[:, column]), mean, x[:, column])
+        z = x @ np.asarray(self.coefficients) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def feature_row(
+    marrow_probability: float, t1_ratio: float | None, t2_ratio: float | None, index: int
+) -> np.ndarray:
+    """One level's FEATURES (NaN for a disc that could not be read)."""
+    p = float(np.clip(marrow_probability, _EPS_P, 1 - _EPS_P))
+    row = np.zeros(len(FEATURES))
+    row[0] = np.log(p / (1 - p))
+    row[1] = np.nan if t1_ratio is None else np.log(max(t1_ratio, 0.0) + _EPS_RATIO)
+    row[2] = np.nan if t2_ratio is None else np.log(max(t2_ratio, 0.0) + _EPS_RATIO)
+    if 1 <= index <= 5:
+        row[2 + index] = 1.0
+    return row
+
+
+def evidence_features(evidence: list[LevelEvidence]) -> np.ndarray:
+    return np.array(
+        [
+            feature_row(e.marrow_probability, e.disc_t1_ratio, e.disc_t2_ratio, e.index_from_sacrum)
+            for e in evidence
+        ]
+    ).reshape(len(evidence), len(FEATURES))
+
+
+def fit_level_model(
+    evidence: list[LevelEvidence], truth: np.ndarray, *, source: str = ""
+) -> LevelModel:
+    """Logistic regression (L2, C = 1) of ``truth`` (any Modic) on the levels' features;
+    threshold by Youden's J on the same levels."""
+    from sklearn.linear_model import LogisticRegression
+
+    from modicmap.evaluation.calibration import youden_threshold
+
+    x = evidence_features(evidence)
+    means = tuple(float(np.nanmean(x[:, c])) if np.isfinite(x[:, c]).any() else 0.0 for c in (1, 2))
+    for column, mean in zip((1, 2), means, strict=True):
+        x[:, column] = np.where(np.isnan(x[:, column]), mean, x[:, column])
+    fit = LogisticRegression(C=1.0, max_iter=1000).fit(x, np.asarray(truth, bool))
+    model = LevelModel(
+        coefficients=tuple(float(c) for c in fit.coef_[0]),
+        intercept=float(fit.intercept_[0]),
+        threshold=0.5,
+        disc_means=(means[0], means[1]),
+        source=source,
+    )
+    choice = youden_threshold(np.asarray(truth, bool), model.probability(x), strict=False)
+    return LevelModel(
+        model.coefficients, model.intercept, choice.threshold, model.disc_means, source
+    )
+
+
+def level_evidence(
+    levels: list[LevelGrade], discs: dict[tuple[int, int], DiscSignal]
+) -> list[LevelEvidence]:
+    """The evidence of every level (``probability`` = the level's marrow probability)."""
+    out = []
+    for level in levels:
+        disc = discs.get((vertebra_code(level.upper_vertebra), vertebra_code(level.lower_vertebra)))
+        out.append(
+            LevelEvidence(
+                level=level.level,
+                index_from_sacrum=level.index_from_sacrum,
+                marrow_probability=level.probability,
+                disc_t1_ratio=None if disc is None else round(disc.t1_ratio, 6),
+                disc_t2_ratio=None if disc is None else round(disc.t2_ratio, 6),
+                probability=level.probability,
+            )
+        )
+    return out
+
+
+def _voxel_type(level: LevelGrade, endplates: dict[tuple[str, str], EndplateGrade]) -> int:
+    a = endplates.get((level.upper_vertebra, "inferior"))
+    b = endplates.get((level.lower_vertebra, "superior"))
+    graded = level_type(
+        (a.modic if a else 0, a.lesion_mm3 if a else 0.0),
+        (b.modic if b else 0, b.lesion_mm3 if b else 0.0),
+    )
+    if graded:
+        return graded
+    shares = np.zeros(3)
+    for row in (a, b):
+        if row is not None:
+            shares += (row.type1_fraction, row.type2_fraction, row.type3_fraction)
+    return int(np.argmax(shares)) + 1 if shares.max() > 0 else FALLBACK_TYPE
+
+
+def apply_level_model(
+    model: LevelModel,
+    levels: list[LevelGrade],
+    evidence: list[LevelEvidence],
+    endplates: list[EndplateGrade],
+) -> tuple[list[LevelGrade], list[LevelEvidence]]:
+    """Levels graded by the model (probability and grade; the endplate columns unchanged)."""
+    if not levels:
+        return [], []
+    probabilities = model.probability(evidence_features(evidence))
+    by_key = {(e.vertebra, e.endplate): e for e in endplates}
+    graded, updated = [], []
+    for level, item, p in zip(levels, evidence, probabilities, strict=True):
+        present = bool(p >= model.threshold)
+        graded.append(
+            LevelGrade(
+                level=level.level,
+                index_from_sacrum=level.index_from_sacrum,
+                upper_vertebra=level.upper_vertebra,
+                lower_vertebra=level.lower_vertebra,
+                modic=_voxel_type(level, by_key) if present else 0,
+                upper_endplate_modic=level.upper_endplate_modic,
+                lower_endplate_modic=level.lower_endplate_modic,
+                probability=float(p),
+            )
+        )
+        updated.append(
+            LevelEvidence(
+                item.level,
+                item.index_from_sacrum,
+                item.marrow_probability,
+                item.disc_t1_ratio,
+                item.disc_t2_ratio,
+                float(round(p, 6)),
+            )
+        )
+    return graded, updated

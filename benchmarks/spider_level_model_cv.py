@@ -11,6 +11,10 @@ linked). So no patient's grading fits the model or the threshold that grade it. 
 them.
 
     python benchmarks/spider_level_model_cv.py --work W [--json out.json]
+        [--record-in BUNDLE_DIR]
+
+``--record-in`` writes the cross-validated metrics into that bundle's ``level_model``
+section (``cross_validation``), beside the model fitted on all folds by `calibrate`.
 """
 
 from __future__ import annotations
@@ -68,11 +72,31 @@ def regrade(run: Path, out: Path, model: LevelModel) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
+def record(bundle: Path, metrics_json: Path, folds: int) -> None:
+    """The nested CV's metrics into the bundle's level_model section."""
+    config_path = bundle / "modicmap.json"
+    config = json.loads(config_path.read_text())
+    evaluation = json.loads(metrics_json.read_text())
+    m, ci = evaluation["metrics"], evaluation["ci95"]
+    keys = ("auc", "kappa_presence", "kappa_types", "accuracy", "sensitivity", "specificity")
+    config["level_model"]["cross_validation"] = {
+        "protocol": f"{folds}-fold by patient on SPIDER dev (benchmarks/spider_graded_cv.py "
+        "folds): each patient's levels scored by a lesion model and a level model that never "
+        "saw the patient (benchmarks/spider_level_model_cv.py)",
+        "levels": m["levels"],
+        "patients": m["patients"],
+        **{k: round(float(m[k]), 4) for k in keys},
+        "ci95": {k: [round(float(v), 4) for v in ci[k]] for k in keys},
+    }
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--json", type=Path, default=None, help="spider_levels_eval.py --json")
+    parser.add_argument("--record-in", type=Path, default=None, metavar="BUNDLE_DIR")
     args = parser.parse_args()
     folds = json.loads((args.work / "folds.json").read_text())
     gradings = read_gradings(args.data / "spider-midsag" / "gradings.csv")
@@ -100,6 +124,8 @@ def main() -> None:
     evaluate = [str(exe), "evaluate", "--runs", str(out), "--gradings", str(gradings_csv)]
     evaluate += ["--out", str(args.work / "evaluation_level_model"), "--force"]
     subprocess.run(evaluate, check=True)
+    if args.record_in is not None:
+        record(args.record_in, args.work / "evaluation_level_model" / "metrics.json", len(folds))
     command = [sys.executable, str(Path(__file__).with_name("spider_levels_eval.py"))]
     command += ["--runs", str(out), "--folds", str(args.work / "folds.json")]
     command += ["--data", str(args.data)]

@@ -214,11 +214,16 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
     t1, t2 = write_study(study, tmp_path / "s")
     always = LevelModel((0.0,) * len(FEATURES), 10.0, 0.5, (0.0, 0.0), source="test")
     base = load_bundle(None)
-    bundle = save_bundle(tmp_path / "b", {"level_model": always.to_json()}, base=base).folder
+    assert base.has("level_model"), "the default bundle grades levels with its level model"
+    bundles = {
+        "plain": save_bundle(tmp_path / "plain_b", {}, base=base, drop=("level_model",)),
+        "level_model": save_bundle(tmp_path / "b", {"level_model": always.to_json()}, base=base),
+    }
     outputs = {}
-    for name, model in (("plain", []), ("level_model", ["--model", str(bundle)])):
+    for name, bundle in bundles.items():
         out = tmp_path / name
-        argv = ["run", "--t1", str(t1), "--t2", str(t2), "--out", str(out), *model, "--quiet"]
+        argv = ["run", "--t1", str(t1), "--t2", str(t2), "--out", str(out)]
+        argv += ["--model", str(bundle.folder), "--quiet"]
         assert main(argv) == 0
         summary = json.loads((out / "summary.json").read_text())
         outputs[name] = (read_levels_csv(out / "levels.csv"), summary)
@@ -233,3 +238,22 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
     assert all(e.disc_t2_ratio is not None and e.disc_t2_ratio > 0 for e in evidence), "discs read"
     assert all(r.modic > 0 and r.probability > 0.99 for r in graded), "the model grades every level"
     assert [r.upper_endplate_modic for r in graded] == [r.upper_endplate_modic for r in plain]
+
+
+def test_a_bundle_with_a_broken_level_model_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modicmap.models.bundle import load_bundle, save_bundle
+    from modicmap.synth.cohort import write_study
+    from modicmap.synth.study import SynthOptions, synthesize_study
+
+    study = synthesize_study(15, SynthOptions(slices=1, matrix=96, lesion_rate=0.0))
+    t1, t2 = write_study(study, tmp_path / "s")
+    broken = {"features": ["marrow"], "coefficients": [1.0]}
+    bundle = save_bundle(tmp_path / "b", {"level_model": broken}, base=load_bundle(None))
+    out = tmp_path / "out"
+    argv = ["run", "--t1", str(t1), "--t2", str(t2), "--out", str(out)]
+    assert main([*argv, "--model", str(bundle.folder), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "modicmap.json" in err[0] and "level_model" in err[0]
+    assert not out.exists()

@@ -71,6 +71,7 @@ def run_study(
     check_output_dir(out, force=options.force, inputs=inputs)
     timer = StageTimer()
     bundle = load_bundle(options.model)
+    level_model = _level_model(bundle)  # a bad section is bad input before any work
     study = prepare_study(
         t1_path,
         t2_path,
@@ -121,7 +122,6 @@ def run_study(
         evidence = level_evidence(
             levels, disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs)
         )
-        level_model = _level_model(bundle)
         if level_model is not None:
             levels, evidence = apply_level_model(level_model, levels, evidence, endplates)
     with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:

@@ -257,3 +257,22 @@ def test_a_bundle_with_a_broken_level_model_is_bad_input(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "modicmap.json" in err[0] and "level_model" in err[0]
     assert not out.exists()
+
+
+def test_strong_marrow_evidence_is_not_overruled_by_a_healthy_disc() -> None:
+    coefficients = (0.5, 0.0, -3.0) + (0.0,) * 5  # a bright disc pulls the level down
+    model = LevelModel(coefficients, 0.0, 0.5, (0.0, 0.0), marrow_override=0.8)
+    bright_disc = [feature_row(p, 1.0, 2.0, 3) for p in (0.6, 0.95)]
+    assert (model.probability(np.array(bright_disc), override=False) < 0.5).all()
+    lifted = model.probability(np.array(bright_disc))
+    assert lifted[0] < 0.5, "marrow 0.6 is under the override"
+    assert lifted[1] == pytest.approx(0.95), "marrow 0.95 decides on its own"
+
+
+def test_the_override_is_the_marrow_evidence_that_few_normal_levels_reach() -> None:
+    rng = np.random.default_rng(2)
+    marrow = rng.uniform(0.0, 1.0, 400)
+    truth = rng.random(400) < 0.4
+    model = fit_level_model([_evidence(float(p), 0.8, 2) for p in marrow], truth)
+    share_above = float((marrow[~truth] >= model.marrow_override).mean())
+    assert share_above == pytest.approx(0.05, abs=0.01)

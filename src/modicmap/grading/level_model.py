@@ -14,15 +14,19 @@ on
 
 fitted by ``modicmap calibrate --level-model`` on `run` outputs of patients with per-level
 gradings. A level is graded when the model's probability reaches its threshold (Youden's J
-on the fitting levels). Its type comes from the voxels: the type of its graded endplates,
-else the type with the largest voxel share in its two endplate regions, else type 2 (no
-voxel of the level passes the map's threshold; type 2 is 98 % of SPIDER's graded levels).
+on the fitting levels). Strong marrow evidence is never overruled by a healthy-looking disc
+or a high level: when the marrow probability reaches ``marrow_override`` (the marrow
+probability that only ``1 - OVERRIDE_SPECIFICITY`` of the fitting levels graded "none"
+reach), the level's probability is at least its marrow probability. Its type comes from
+the voxels: the type of its graded endplates, else the type with the largest voxel share
+in its two endplate regions, else type 2 (no voxel of the level passes the map's
+threshold; type 2 is 98 % of SPIDER's graded levels).
 The endplate rows stay the paper's voxel grades; summary.json lists every level's evidence.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +39,8 @@ from modicmap.labels import vertebra_code
 FEATURES = ("marrow", "disc_t1", "disc_t2", "level_1", "level_2", "level_3", "level_4", "level_5")
 #: the type given to a level graded with no voxel passing the map's threshold
 FALLBACK_TYPE = 2
+#: share of the fitting levels graded "none" whose marrow evidence stays below the override
+OVERRIDE_SPECIFICITY = 0.95
 _EPS_P = 1e-4  # probabilities are clipped before the logit
 _EPS_RATIO = 0.02  # added before the log of a signal ratio (a black disc core is 0)
 
@@ -75,6 +81,7 @@ class LevelModel:
     intercept: float
     threshold: float  # graded when probability >= threshold
     disc_means: tuple[float, float]  # disc_t1, disc_t2 feature means, for unread discs
+    marrow_override: float = 1.0  # marrow probability from which the marrow alone decides
     source: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -84,6 +91,7 @@ class LevelModel:
             "intercept": self.intercept,
             "threshold": self.threshold,
             "disc_means": list(self.disc_means),
+            "marrow_override": self.marrow_override,
             "source": self.source,
         }
 
@@ -96,15 +104,22 @@ class LevelModel:
             intercept=float(data["intercept"]),
             threshold=float(data["threshold"]),
             disc_means=(float(data["disc_means"][0]), float(data["disc_means"][1])),
+            marrow_override=float(data.get("marrow_override", 1.0)),
             source=str(data.get("source", "")),
         )
 
-    def probability(self, features: np.ndarray) -> np.ndarray:
+    def probability(self, features: np.ndarray, *, override: bool = True) -> np.ndarray:
+        """The levels' probabilities (rows of FEATURES); ``override``: lifted to the marrow
+        probability where that reaches ``marrow_override``."""
         x = np.atleast_2d(features).copy()
         for column, mean in zip((1, 2), self.disc_means, strict=True):
             x[:, column] = np.where(np.isnan(x[:, column]), mean, x[:, column])
         z = x @ np.asarray(self.coefficients) + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        p = 1.0 / (1.0 + np.exp(-z))
+        if not override:
+            return p
+        marrow = 1.0 / (1.0 + np.exp(-x[:, 0]))
+        return np.where(marrow >= self.marrow_override, np.maximum(p, marrow), p)
 
 
 def feature_row(
@@ -134,7 +149,8 @@ def fit_level_model(
     evidence: list[LevelEvidence], truth: np.ndarray, *, source: str = ""
 ) -> LevelModel:
     """Logistic regression (L2, C = 1) of ``truth`` (any Modic) on the levels' features;
-    threshold by Youden's J on the same levels."""
+    threshold by Youden's J and the marrow override (``OVERRIDE_SPECIFICITY``) on the same
+    levels."""
     from sklearn.linear_model import LogisticRegression
 
     from modicmap.evaluation.calibration import youden_threshold
@@ -143,7 +159,8 @@ def fit_level_model(
     means = tuple(float(np.nanmean(x[:, c])) if np.isfinite(x[:, c]).any() else 0.0 for c in (1, 2))
     for column, mean in zip((1, 2), means, strict=True):
         x[:, column] = np.where(np.isnan(x[:, column]), mean, x[:, column])
-    fit = LogisticRegression(C=1.0, max_iter=1000).fit(x, np.asarray(truth, bool))
+    truth = np.asarray(truth, bool)
+    fit = LogisticRegression(C=1.0, max_iter=1000).fit(x, truth)
     model = LevelModel(
         coefficients=tuple(float(c) for c in fit.coef_[0]),
         intercept=float(fit.intercept_[0]),
@@ -151,10 +168,10 @@ def fit_level_model(
         disc_means=(means[0], means[1]),
         source=source,
     )
-    choice = youden_threshold(np.asarray(truth, bool), model.probability(x), strict=False)
-    return LevelModel(
-        model.coefficients, model.intercept, choice.threshold, model.disc_means, source
-    )
+    choice = youden_threshold(truth, model.probability(x, override=False), strict=False)
+    marrow = np.array([e.marrow_probability for e in evidence])
+    override = float(np.quantile(marrow[~truth], OVERRIDE_SPECIFICITY)) if (~truth).any() else 1.0
+    return replace(model, threshold=choice.threshold, marrow_override=override)
 
 
 def level_evidence(

@@ -88,9 +88,21 @@ def disc_signals(
     """Signals of the discs between the (upper, lower) VerSe-coded bodies of ``pairs``
     (arrays ``[z, y, x]``, T2 on the T1 grid); pairs whose disc cannot be read are left out."""
     bodies = vertebrae > 0
+    boxes = ndimage.find_objects(vertebrae.astype(np.int32))  # box of every label, one pass
     out: dict[tuple[int, int], DiscSignal] = {}
     for upper_code, lower_code in pairs:
-        upper, lower = vertebrae == upper_code, vertebrae == lower_code
+        if max(upper_code, lower_code) > len(boxes):
+            continue
+        a, b = boxes[upper_code - 1], boxes[lower_code - 1]
+        if a is None or b is None:
+            continue
+        box = tuple(
+            slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(a, b, strict=True)
+        )
+        labels = vertebrae[box]
+        upper, lower = labels == upper_code, labels == lower_code
+        others = bodies[box]
+        z0 = box[0].start
         both = np.flatnonzero(upper.any(axis=(1, 2)) & lower.any(axis=(1, 2)))
         if both.size == 0:
             continue
@@ -99,18 +111,15 @@ def disc_signals(
         if near.size == 0:
             near = both[[int(np.argmin(np.abs(both - centre)))]]
         t1_values, t2_values, marrow1, marrow2 = [], [], [], []
-        rows = np.flatnonzero((upper | lower).any(axis=(0, 2)))
-        cols = np.flatnonzero((upper | lower).any(axis=(0, 1)))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # hulls on the box
         for z in near:
-            disc = disc_region(upper[z][box], lower[z][box], bodies[z][box])
+            disc = disc_region(upper[z], lower[z], others[z])  # hulls on the pair's box
             if disc is None:
                 continue
             core = disc_core(disc)
-            t1_values.append(t1[z][box][core])
-            t2_values.append(t2[z][box][core])
-            marrow1.append(t1[z][bodies[z]])
-            marrow2.append(t2[z][bodies[z]])
+            t1_values.append(t1[z0 + z][box[1:]][core])
+            t2_values.append(t2[z0 + z][box[1:]][core])
+            marrow1.append(t1[z0 + z][bodies[z0 + z]])
+            marrow2.append(t2[z0 + z][bodies[z0 + z]])
         if not t1_values:
             continue
         m1 = float(np.median(np.concatenate(marrow1)))

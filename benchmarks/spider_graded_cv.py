@@ -101,6 +101,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             graded_source={"cohort": "SPIDER dev (../shared/data/spider-midsag)", "fold": f},
             init=args.init,
             test_time_flip=args.test_time_flip,
+            body_margin_mm=args.body_margin_mm,
         )
 
 
@@ -248,6 +249,9 @@ def main() -> None:
     parser.add_argument("--voxel-batch", type=int, default=0, help="0: half a batch")
     parser.add_argument("--max-minutes", type=float, default=15.0)
     parser.add_argument("--test-time-flip", action="store_true")
+    parser.add_argument(
+        "--body-margin-mm", type=float, default=0.0, help="train: the bundles' lesion body margin"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--redo", action="store_true")

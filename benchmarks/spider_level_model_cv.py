@@ -68,7 +68,11 @@ def regrade(run: Path, out: Path, model: LevelModel) -> None:
     write_levels_csv(graded, out / "levels.csv")
     summary = json.loads((run / "summary.json").read_text())
     summary["levels"] = [e.to_json() for e in updated]
-    summary["level_model"] = {"threshold": model.threshold, "source": model.source}
+    summary["level_model"] = {
+        "threshold": model.threshold,
+        "marrow_override": model.marrow_override,
+        "source": model.source,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 

@@ -76,16 +76,19 @@ def test_signals_on_a_stack_read_the_slices_near_the_level_centre() -> None:
 
 
 def _evidence(marrow: float, t2: float | None, index: int) -> LevelEvidence:
-    return LevelEvidence("L4-L5", index, marrow, None if t2 is None else 0.6, t2, marrow)
+    t1 = None if t2 is None else 0.6
+    return LevelEvidence("L4-L5", index, marrow, t1, t2, 1.0, 0.5, marrow)
 
 
-def test_feature_rows_hold_the_logit_the_log_ratios_and_the_level() -> None:
-    row = feature_row(0.5, 0.98, None, 2)
+def test_feature_rows_hold_the_logit_the_log_ratios_the_bands_and_the_level() -> None:
+    row = feature_row(0.5, 2, disc_t1=0.98, band_t2=1.5)
     assert row.shape == (len(FEATURES),)
     assert row[0] == pytest.approx(0.0) and row[1] == pytest.approx(0.0)
-    assert np.isnan(row[2])
-    assert list(row[3:]) == [0, 1, 0, 0, 0]
-    assert not feature_row(0.5, 1.0, 1.0, 7)[3:].any(), "levels above L1-L2 share the baseline"
+    assert np.isnan(row[2]) and np.isnan(row[3]), "unread signals are NaN"
+    assert row[FEATURES.index("band_t2")] == pytest.approx(1.5)
+    assert list(row[FEATURES.index("level_1") :]) == [0, 1, 0, 0, 0]
+    high = feature_row(0.5, 7, disc_t1=1.0, disc_t2=1.0, band_t1=0.0, band_t2=0.0)
+    assert not high[FEATURES.index("level_1") :].any(), "levels above L1-L2 share the baseline"
 
 
 def test_the_level_model_learns_that_dark_discs_carry_modic() -> None:
@@ -96,17 +99,20 @@ def test_the_level_model_learns_that_dark_discs_carry_modic() -> None:
     evidence = [_evidence(0.3, float(v), 3) for v in t2]
     model = fit_level_model(evidence, truth)
     assert model.coefficients[FEATURES.index("disc_t2")] < 0, "darker disc, likelier Modic"
-    p = model.probability(np.array([feature_row(0.3, 0.6, 0.3, 3), feature_row(0.3, 0.6, 1.2, 3)]))
+    rows = [
+        feature_row(0.3, 3, disc_t1=0.6, disc_t2=t2, band_t1=1.0, band_t2=0.5) for t2 in (0.3, 1.2)
+    ]
+    p = model.probability(np.array(rows))
     assert p[0] > model.threshold > p[1]
     again = LevelModel.from_json(json.loads(json.dumps(model.to_json())))
     assert again == model
     # an unread disc takes the training mean of the feature
-    unread = model.probability(feature_row(0.3, 0.6, None, 3)[None])
+    unread = model.probability(feature_row(0.3, 3, disc_t1=0.6, band_t1=1.0, band_t2=0.5)[None])
     assert p[1] < unread[0] < p[0]
 
 
 def test_a_level_model_with_other_features_is_refused() -> None:
-    data = LevelModel((0.0,) * len(FEATURES), 0.0, 0.5, (0.0, 0.0)).to_json()
+    data = LevelModel((0.0,) * len(FEATURES), 0.0, 0.5, (0.0,) * 4).to_json()
     data["features"] = ["marrow"]
     with pytest.raises(ValueError, match="features"):
         LevelModel.from_json(data)
@@ -132,9 +138,9 @@ def test_applied_levels_keep_the_endplate_grades_and_take_their_type_from_voxels
         _endplate("S1", "superior", 0, (0.0, 0.0, 0.0)),
     ]
     # a model that grades every level (intercept 10) and one that grades none
-    always = LevelModel((0.0,) * len(FEATURES), 10.0, 0.5, (0.0, 0.0))
-    never = LevelModel((0.0,) * len(FEATURES), -10.0, 0.5, (0.0, 0.0))
-    evidence = level_evidence(levels, {})
+    always = LevelModel((0.0,) * len(FEATURES), 10.0, 0.5, (0.0,) * 4)
+    never = LevelModel((0.0,) * len(FEATURES), -10.0, 0.5, (0.0,) * 4)
+    evidence = level_evidence(levels, {}, {})
     graded, updated = apply_level_model(always, levels, evidence, endplates)
     assert [g.modic for g in graded] == [1, 3], "type 1: largest voxel share; 3: graded endplate"
     assert [g.upper_endplate_modic for g in graded] == [0, 3]
@@ -212,7 +218,7 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
 
     study = synthesize_study(14, SynthOptions(slices=3, matrix=160, lesion_rate=0.0))
     t1, t2 = write_study(study, tmp_path / "s")
-    always = LevelModel((0.0,) * len(FEATURES), 10.0, 0.5, (0.0, 0.0), source="test")
+    always = LevelModel((0.0,) * len(FEATURES), 10.0, 0.5, (0.0,) * 4, source="test")
     base = load_bundle(None)
     assert base.has("level_model"), "the default bundle grades levels with its level model"
     bundles = {
@@ -236,6 +242,7 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
         [r.probability for r in plain], abs=1e-6
     )
     assert all(e.disc_t2_ratio is not None and e.disc_t2_ratio > 0 for e in evidence), "discs read"
+    assert all(e.band_t2_p90 is not None for e in evidence), "bands read"
     assert all(r.modic > 0 and r.probability > 0.99 for r in graded), "the model grades every level"
     assert [r.upper_endplate_modic for r in graded] == [r.upper_endplate_modic for r in plain]
 
@@ -260,9 +267,10 @@ def test_a_bundle_with_a_broken_level_model_is_bad_input(
 
 
 def test_strong_marrow_evidence_is_not_overruled_by_a_healthy_disc() -> None:
-    coefficients = (0.5, 0.0, -3.0) + (0.0,) * 5  # a bright disc pulls the level down
-    model = LevelModel(coefficients, 0.0, 0.5, (0.0, 0.0), marrow_override=0.8)
-    bright_disc = [feature_row(p, 1.0, 2.0, 3) for p in (0.6, 0.95)]
+    coefficients = (0.5, 0.0, -3.0) + (0.0,) * 7  # a bright disc pulls the level down
+    model = LevelModel(coefficients, 0.0, 0.5, (0.0,) * 4, marrow_override=0.8)
+    signals = {"disc_t1": 1.0, "disc_t2": 2.0, "band_t1": 0.0, "band_t2": 0.0}
+    bright_disc = [feature_row(p, 3, **signals) for p in (0.6, 0.95)]
     assert (model.probability(np.array(bright_disc), override=False) < 0.5).all()
     lifted = model.probability(np.array(bright_disc))
     assert lifted[0] < 0.5, "marrow 0.6 is under the override"
@@ -276,3 +284,18 @@ def test_the_override_is_the_marrow_evidence_that_few_normal_levels_reach() -> N
     model = fit_level_model([_evidence(float(p), 0.8, 2) for p in marrow], truth)
     share_above = float((marrow[~truth] >= model.marrow_override).mean())
     assert share_above == pytest.approx(0.05, abs=0.01)
+
+
+def test_band_signals_take_the_brighter_endplate_band_near_the_centre() -> None:
+    from modicmap.grading.bands import band_signals
+
+    _, _, labels = _spine((150.0, 40.0))
+    stack = np.repeat(labels, 7, axis=0)
+    t1z = np.zeros(stack.shape, np.float32)
+    t2z = np.zeros(stack.shape, np.float32)
+    t2z[:, 46:51, 15:45] = 2.0  # the bottom 5 rows of L5: its inferior endplate band
+    t2z[0] = 9.0  # a lateral slice (12 mm off the centre at 4 mm) is not read
+    bands = band_signals(t1z, t2z, stack, (4.0, 1.0, 1.0), [(L4, L5), (L5, S1)])
+    assert bands[(L5, S1)].t2_p90 == pytest.approx(2.0), "L5's inferior band faces L5-S1"
+    assert bands[(L4, L5)].t2_p90 == pytest.approx(0.0), "L5's superior band is dark"
+    assert bands[(L4, L5)].t1_p90 == pytest.approx(0.0)

@@ -8,9 +8,13 @@ on
 
 * ``marrow``: logit of the level's larger endplate probability (the voxel maps' evidence);
 * ``disc_t1``, ``disc_t2``: log of the disc's T1 and T2 signal relative to the bodies'
-  marrow (:mod:`modicmap.grading.discs`; the training mean when a disc cannot be read);
+  marrow (:mod:`modicmap.grading.discs`);
+* ``band_t1``, ``band_t2``: the 90th percentile of the T1 and T2 z-scores in the level's
+  endplate bands, the larger of the two (:mod:`modicmap.grading.bands`);
 * ``level_1`` .. ``level_5``: the level's ``index_from_sacrum`` (L5-S1 .. L1-L2) one-hot,
   higher levels all zero;
+
+(a signal that cannot be read takes the fitting levels' mean)
 
 fitted by ``modicmap calibrate --level-model`` on `run` outputs of patients with per-level
 gradings. A level is graded when the model's probability reaches its threshold (Youden's J
@@ -31,12 +35,27 @@ from typing import Any
 
 import numpy as np
 
+from modicmap.grading.bands import BandSignal
 from modicmap.grading.discs import DiscSignal
 from modicmap.grading.grade import level_type
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.labels import vertebra_code
 
-FEATURES = ("marrow", "disc_t1", "disc_t2", "level_1", "level_2", "level_3", "level_4", "level_5")
+FEATURES = (
+    "marrow",
+    "disc_t1",
+    "disc_t2",
+    "band_t1",
+    "band_t2",
+    "level_1",
+    "level_2",
+    "level_3",
+    "level_4",
+    "level_5",
+)
+#: the columns of FEATURES that may be missing (NaN) and take the fitting mean
+SIGNALS = (1, 2, 3, 4)
+_LEVEL_0 = len(FEATURES) - 6  # column of level_1 is _LEVEL_0 + 1
 #: the type given to a level graded with no voxel passing the map's threshold
 FALLBACK_TYPE = 2
 #: share of the fitting levels graded "none" whose marrow evidence stays below the override
@@ -54,6 +73,8 @@ class LevelEvidence:
     marrow_probability: float
     disc_t1_ratio: float | None
     disc_t2_ratio: float | None
+    band_t1_p90: float | None
+    band_t2_p90: float | None
     probability: float
 
     def to_json(self) -> dict[str, Any]:
@@ -61,7 +82,7 @@ class LevelEvidence:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LevelEvidence:
-        def ratio(key: str) -> float | None:
+        def signal(key: str) -> float | None:
             value = data.get(key)
             return None if value is None else float(value)
 
@@ -69,8 +90,10 @@ class LevelEvidence:
             level=str(data["level"]),
             index_from_sacrum=int(data["index_from_sacrum"]),
             marrow_probability=float(data["marrow_probability"]),
-            disc_t1_ratio=ratio("disc_t1_ratio"),
-            disc_t2_ratio=ratio("disc_t2_ratio"),
+            disc_t1_ratio=signal("disc_t1_ratio"),
+            disc_t2_ratio=signal("disc_t2_ratio"),
+            band_t1_p90=signal("band_t1_p90"),
+            band_t2_p90=signal("band_t2_p90"),
             probability=float(data["probability"]),
         )
 
@@ -80,7 +103,7 @@ class LevelModel:
     coefficients: tuple[float, ...]  # one per FEATURES entry
     intercept: float
     threshold: float  # graded when probability >= threshold
-    disc_means: tuple[float, float]  # disc_t1, disc_t2 feature means, for unread discs
+    signal_means: tuple[float, ...]  # the SIGNALS columns' fitting means, for unread ones
     marrow_override: float = 1.0  # marrow probability from which the marrow alone decides
     source: str = ""
 
@@ -90,7 +113,7 @@ class LevelModel:
             "coefficients": list(self.coefficients),
             "intercept": self.intercept,
             "threshold": self.threshold,
-            "disc_means": list(self.disc_means),
+            "signal_means": list(self.signal_means),
             "marrow_override": self.marrow_override,
             "source": self.source,
         }
@@ -103,7 +126,7 @@ class LevelModel:
             coefficients=tuple(float(c) for c in data["coefficients"]),
             intercept=float(data["intercept"]),
             threshold=float(data["threshold"]),
-            disc_means=(float(data["disc_means"][0]), float(data["disc_means"][1])),
+            signal_means=tuple(float(m) for m in data["signal_means"]),
             marrow_override=float(data.get("marrow_override", 1.0)),
             source=str(data.get("source", "")),
         )
@@ -111,9 +134,7 @@ class LevelModel:
     def probability(self, features: np.ndarray, *, override: bool = True) -> np.ndarray:
         """The levels' probabilities (rows of FEATURES); ``override``: lifted to the marrow
         probability where that reaches ``marrow_override``."""
-        x = np.atleast_2d(features).copy()
-        for column, mean in zip((1, 2), self.disc_means, strict=True):
-            x[:, column] = np.where(np.isnan(x[:, column]), mean, x[:, column])
+        x = _impute(np.atleast_2d(features), self.signal_means)
         z = x @ np.asarray(self.coefficients) + self.intercept
         p = 1.0 / (1.0 + np.exp(-z))
         if not override:
@@ -122,27 +143,52 @@ class LevelModel:
         return np.where(marrow >= self.marrow_override, np.maximum(p, marrow), p)
 
 
+def _impute(x: np.ndarray, means: tuple[float, ...]) -> np.ndarray:
+    x = x.copy()
+    for column, mean in zip(SIGNALS, means, strict=True):
+        x[:, column] = np.where(np.isnan(x[:, column]), mean, x[:, column])
+    return x
+
+
+def _log_ratio(value: float | None) -> float:
+    return np.nan if value is None else float(np.log(max(value, 0.0) + _EPS_RATIO))
+
+
 def feature_row(
-    marrow_probability: float, t1_ratio: float | None, t2_ratio: float | None, index: int
+    marrow_probability: float,
+    index: int,
+    *,
+    disc_t1: float | None = None,
+    disc_t2: float | None = None,
+    band_t1: float | None = None,
+    band_t2: float | None = None,
 ) -> np.ndarray:
-    """One level's FEATURES (NaN for a disc that could not be read)."""
+    """One level's FEATURES (NaN for a signal that could not be read)."""
     p = float(np.clip(marrow_probability, _EPS_P, 1 - _EPS_P))
-    row = np.zeros(len(FEATURES))
+    row = np.full(len(FEATURES), np.nan)
     row[0] = np.log(p / (1 - p))
-    row[1] = np.nan if t1_ratio is None else np.log(max(t1_ratio, 0.0) + _EPS_RATIO)
-    row[2] = np.nan if t2_ratio is None else np.log(max(t2_ratio, 0.0) + _EPS_RATIO)
+    row[1], row[2] = _log_ratio(disc_t1), _log_ratio(disc_t2)
+    row[3] = np.nan if band_t1 is None else band_t1
+    row[4] = np.nan if band_t2 is None else band_t2
+    row[_LEVEL_0 + 1 :] = 0.0
     if 1 <= index <= 5:
-        row[2 + index] = 1.0
+        row[_LEVEL_0 + index] = 1.0
     return row
 
 
 def evidence_features(evidence: list[LevelEvidence]) -> np.ndarray:
-    return np.array(
-        [
-            feature_row(e.marrow_probability, e.disc_t1_ratio, e.disc_t2_ratio, e.index_from_sacrum)
-            for e in evidence
-        ]
-    ).reshape(len(evidence), len(FEATURES))
+    rows = [
+        feature_row(
+            e.marrow_probability,
+            e.index_from_sacrum,
+            disc_t1=e.disc_t1_ratio,
+            disc_t2=e.disc_t2_ratio,
+            band_t1=e.band_t1_p90,
+            band_t2=e.band_t2_p90,
+        )
+        for e in evidence
+    ]
+    return np.array(rows).reshape(len(evidence), len(FEATURES))
 
 
 def fit_level_model(
@@ -156,16 +202,17 @@ def fit_level_model(
     from modicmap.evaluation.calibration import youden_threshold
 
     x = evidence_features(evidence)
-    means = tuple(float(np.nanmean(x[:, c])) if np.isfinite(x[:, c]).any() else 0.0 for c in (1, 2))
-    for column, mean in zip((1, 2), means, strict=True):
-        x[:, column] = np.where(np.isnan(x[:, column]), mean, x[:, column])
+    means = tuple(
+        float(np.nanmean(x[:, c])) if np.isfinite(x[:, c]).any() else 0.0 for c in SIGNALS
+    )
+    x = _impute(x, means)
     truth = np.asarray(truth, bool)
     fit = LogisticRegression(C=1.0, max_iter=1000).fit(x, truth)
     model = LevelModel(
         coefficients=tuple(float(c) for c in fit.coef_[0]),
         intercept=float(fit.intercept_[0]),
         threshold=0.5,
-        disc_means=(means[0], means[1]),
+        signal_means=means,
         source=source,
     )
     choice = youden_threshold(truth, model.probability(x, override=False), strict=False)
@@ -175,12 +222,15 @@ def fit_level_model(
 
 
 def level_evidence(
-    levels: list[LevelGrade], discs: dict[tuple[int, int], DiscSignal]
+    levels: list[LevelGrade],
+    discs: dict[tuple[int, int], DiscSignal],
+    bands: dict[tuple[int, int], BandSignal],
 ) -> list[LevelEvidence]:
     """The evidence of every level (``probability`` = the level's marrow probability)."""
     out = []
     for level in levels:
-        disc = discs.get((vertebra_code(level.upper_vertebra), vertebra_code(level.lower_vertebra)))
+        key = (vertebra_code(level.upper_vertebra), vertebra_code(level.lower_vertebra))
+        disc, band = discs.get(key), bands.get(key)
         out.append(
             LevelEvidence(
                 level=level.level,
@@ -188,6 +238,8 @@ def level_evidence(
                 marrow_probability=level.probability,
                 disc_t1_ratio=None if disc is None else round(disc.t1_ratio, 6),
                 disc_t2_ratio=None if disc is None else round(disc.t2_ratio, 6),
+                band_t1_p90=None if band is None else round(band.t1_p90, 6),
+                band_t2_p90=None if band is None else round(band.t2_p90, 6),
                 probability=level.probability,
             )
         )
@@ -236,14 +288,5 @@ def apply_level_model(
                 probability=float(p),
             )
         )
-        updated.append(
-            LevelEvidence(
-                item.level,
-                item.index_from_sacrum,
-                item.marrow_probability,
-                item.disc_t1_ratio,
-                item.disc_t2_ratio,
-                float(round(p, 6)),
-            )
-        )
+        updated.append(replace(item, probability=float(round(p, 6))))
     return graded, updated

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from modicmap import __version__, jsonio
 from modicmap.errors import InputError
+from modicmap.grading.bands import band_signals
 from modicmap.grading.discs import disc_signals
 from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels, grading_rule
 from modicmap.grading.level_model import LevelModel, apply_level_model, level_evidence
@@ -119,8 +120,11 @@ def run_study(
         )
         levels = grade_levels(endplates, [b.code for b in vertebrae.bodies])
         pairs = [(vertebra_code(r.upper_vertebra), vertebra_code(r.lower_vertebra)) for r in levels]
+        depth = float(grading.get("depth_mm", 8.0))  # type: ignore[arg-type]
         evidence = level_evidence(
-            levels, disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs)
+            levels,
+            disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
+            band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, depth),
         )
         if level_model is not None:
             levels, evidence = apply_level_model(level_model, levels, evidence, endplates)
@@ -150,7 +154,11 @@ def run_study(
             "grading_rule": rule.value,
             "level_model": None
             if level_model is None
-            else {"threshold": level_model.threshold, "source": level_model.source},
+            else {
+                "threshold": level_model.threshold,
+                "marrow_override": level_model.marrow_override,
+                "source": level_model.source,
+            },
             "levels": [e.to_json() for e in evidence],
             "seconds": timer.seconds,
             "warnings": warnings,

@@ -180,11 +180,15 @@ def write_report(
     if summary.get("level_model"):
         level_text = (
             "A level's confidence comes from the level model: the marrow evidence of its two "
-            "endplates, the disc's T1 and T2 signal relative to the marrow (a degenerated disc "
-            "is dark and often sits next to Modic changes) and the level, fitted on "
+            "endplates (the larger endplate confidence, and the 90th percentile of the T1 and "
+            "T2 z-scores in the endplate bands), the disc's T1 and T2 signal relative to the "
+            "marrow (a degenerated disc is dark and often sits next to Modic changes) and the "
+            "level, fitted on "
             "per-level gradings; the level is graded when it reaches "
             f"{float(summary['level_model']['threshold']):.2f}, with the type of its endplates' "
-            "voxels. The endplate columns are the voxel grades."
+            "voxels. The endplate columns are the voxel grades. A level whose marrow confidence "
+            f"reaches {float(summary['level_model'].get('marrow_override', 1.0)):.2f} keeps at "
+            "least that confidence, whatever its disc."
         )
     else:
         level_text = "A level is graded from the two endplates facing its disc."
@@ -216,7 +220,7 @@ th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fb
 <p class="note">modicmap {html.escape(str(summary["software"]["modicmap"]))}, model {html.escape(str(summary["model"]["id"]))}.
 Research software: every finding must be checked on the images by a radiologist.</p>
 <h2>Disc levels</h2>
-<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th></tr>{level_rows}</table>
+<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th></tr>{level_rows}</table>
 <h2>Modic maps</h2>
 <p class="note">Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
 {figures}
@@ -241,12 +245,11 @@ the larger of its two endplates'. Level names are counted from the sacrum (S1); 
 
 def _evidence_cells(item: dict[str, Any] | None) -> str:
     if item is None:
-        return "<td></td><td></td><td></td>"
+        return "<td></td>" * 5
 
-    def ratio(value: object) -> str:
-        return "-" if value is None else f"{float(value):.2f}"  # type: ignore[arg-type]
+    def value(key: str) -> str:
+        v = item.get(key)  # type: ignore[union-attr]
+        return "<td>-</td>" if v is None else f"<td>{float(v):.2f}</td>"
 
-    return (
-        f"<td>{float(item['marrow_probability']):.2f}</td>"
-        f"<td>{ratio(item.get('disc_t1_ratio'))}</td><td>{ratio(item.get('disc_t2_ratio'))}</td>"
-    )
+    keys = ("marrow_probability", "band_t1_p90", "band_t2_p90", "disc_t1_ratio", "disc_t2_ratio")
+    return "".join(value(k) for k in keys)

@@ -245,6 +245,11 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
     assert all(e.band_t2_p90 is not None for e in evidence), "bands read"
     assert all(r.modic > 0 and r.probability > 0.99 for r in graded), "the model grades every level"
     assert [r.upper_endplate_modic for r in graded] == [r.upper_endplate_modic for r in plain]
+    report = (tmp_path / "level_model" / "report.html").read_text()
+    alone = [r for r in graded if not (r.upper_endplate_modic or r.lower_endplate_modic)]
+    assert alone, "a lesion-free study: the model grades levels no endplate grades"
+    assert all(f"<td>{r.level} *</td>" in report for r in alone), "marked in the report"
+    assert "band T2 z" in report and "disc T2 / marrow" in report
 
 
 def test_a_bundle_with_a_broken_level_model_is_bad_input(

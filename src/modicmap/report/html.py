@@ -172,7 +172,8 @@ def write_report(
     maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx)
     evidence = {e["level"]: e for e in summary.get("levels", [])}
     level_rows = "".join(
-        f"<tr><td>{html.escape(r.level)}</td><td>{r.index_from_sacrum}</td>{_cell(r.modic)}"
+        f"<tr><td>{html.escape(r.level)}{_no_voxel_grade_mark(r)}</td>"
+        f"<td>{r.index_from_sacrum}</td>{_cell(r.modic)}"
         f"{_cell(r.upper_endplate_modic)}{_cell(r.lower_endplate_modic)}<td>{r.probability:.2f}</td>"
         f"{_evidence_cells(evidence.get(r.level))}</tr>"
         for r in levels
@@ -188,7 +189,8 @@ def write_report(
             f"{float(summary['level_model']['threshold']):.2f}, with the type of its endplates' "
             "voxels. The endplate columns are the voxel grades. A level whose marrow confidence "
             f"reaches {float(summary['level_model'].get('marrow_override', 1.0)):.2f} keeps at "
-            "least that confidence, whatever its disc."
+            "least that confidence, whatever its disc. A level marked * is graded although "
+            "neither of its endplates passes the voxel rule: look at its disc and marrow."
         )
     else:
         level_text = "A level is graded from the two endplates facing its disc."
@@ -241,6 +243,12 @@ the larger of its two endplates'. Level names are counted from the sacrum (S1); 
 """
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _no_voxel_grade_mark(level: LevelGrade) -> str:
+    """'*' for a level graded although neither endplate is (the level model's doing)."""
+    graded_alone = level.modic and not (level.upper_endplate_modic or level.lower_endplate_modic)
+    return " *" if graded_alone else ""
 
 
 def _evidence_cells(item: dict[str, Any] | None) -> str:

@@ -249,6 +249,7 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
     alone = [r for r in graded if not (r.upper_endplate_modic or r.lower_endplate_modic)]
     assert alone, "a lesion-free study: the model grades levels no endplate grades"
     assert all(f"<td>{r.level} *</td>" in report for r in alone), "marked in the report"
+    assert "&dagger;</td>" not in report, "no level is left ungraded by the always-model"
     assert "band T2 z" in report and "disc T2 / marrow" in report
 
 
@@ -304,3 +305,12 @@ def test_band_signals_take_the_brighter_endplate_band_near_the_centre() -> None:
     assert bands[(L5, S1)].t2_p90 == pytest.approx(2.0), "L5's inferior band faces L5-S1"
     assert bands[(L4, L5)].t2_p90 == pytest.approx(0.0), "L5's superior band is dark"
     assert bands[(L4, L5)].t1_p90 == pytest.approx(0.0)
+
+
+def test_the_report_marks_levels_the_level_model_grades_against_their_endplates() -> None:
+    from modicmap.report.html import _no_voxel_grade_mark
+
+    assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 2, 0, 0, 0.6)) == " *"
+    assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 0, 2, 0, 0.3)) == " &dagger;"
+    assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 2, 2, 0, 0.6)) == ""
+    assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 0, 0, 0, 0.1)) == ""

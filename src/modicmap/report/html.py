@@ -190,7 +190,8 @@ def write_report(
             "voxels. The endplate columns are the voxel grades. A level whose marrow confidence "
             f"reaches {float(summary['level_model'].get('marrow_override', 1.0)):.2f} keeps at "
             "least that confidence, whatever its disc. A level marked * is graded although "
-            "neither of its endplates passes the voxel rule: look at its disc and marrow."
+            "neither of its endplates passes the voxel rule, one marked &dagger; is not graded "
+            "although an endplate does: look at its disc and marrow."
         )
     else:
         level_text = "A level is graded from the two endplates facing its disc."
@@ -246,9 +247,12 @@ the larger of its two endplates'. Level names are counted from the sacrum (S1); 
 
 
 def _no_voxel_grade_mark(level: LevelGrade) -> str:
-    """'*' for a level graded although neither endplate is (the level model's doing)."""
-    graded_alone = level.modic and not (level.upper_endplate_modic or level.lower_endplate_modic)
-    return " *" if graded_alone else ""
+    """'*' for a level graded although neither endplate is, '†' for one not graded although
+    an endplate is (both the level model's doing)."""
+    endplate_graded = bool(level.upper_endplate_modic or level.lower_endplate_modic)
+    if level.modic and not endplate_graded:
+        return " *"
+    return " &dagger;" if endplate_graded and not level.modic else ""
 
 
 def _evidence_cells(item: dict[str, Any] | None) -> str:

@@ -166,6 +166,8 @@ def test_train_lesions_on_annotated_studies_fits_the_typing_centroids(tmp_path: 
     argv += ["--val-fraction", "0.25", "--test-fraction", "0.25", "--quiet"]
     assert main([*argv, "--out", str(tmp_path / "fitted")]) == 0
     bundle = load_bundle(tmp_path / "fitted")
+    assert load_bundle(None).has("level_model")
+    assert not bundle.has("level_model"), "a new V-Net needs its own level model"
     typing = bundle.section("typing")
     train_ids = set(bundle.section("lesions")["split"]["train"])
     assert len(train_ids) == 2

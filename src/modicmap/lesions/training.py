@@ -363,7 +363,12 @@ def train(
         if graded is not None
         else "paper's optimum (one voxel suffices); not yet calibrated",
     }
-    save_bundle(out, sections, {"lesions": weights}, base=base)
+    if base is not None and base.has("level_model"):
+        # the level model weighs the old V-Net's marrow evidence: refit it for the new one
+        logger.info(
+            "the new bundle has no level model: fit one with `modicmap calibrate --level-model`"
+        )
+    save_bundle(out, sections, {"lesions": weights}, base=base, drop=("level_model",))
     logger.info("lesion metrics: %s", metrics)
     return section
 

@@ -277,3 +277,25 @@ def test_body_margin_grows_bodies_into_background_only() -> None:
     assert wide[0, 3, 11] == 24 and wide[0, 0, 5] == 0
     stack = np.concatenate([labels, np.zeros_like(labels)])
     assert not grow_bodies(stack, (1.0, 1.0, 1.0), 1.0)[1].any(), "in-plane only"
+
+
+def test_paintings_are_the_same_in_every_process() -> None:
+    """A painting's seed must not depend on Python's per-process string hashing."""
+    import subprocess
+    import sys
+
+    code = "from modicmap.lesions.dataset import painting_seed; print(painting_seed(0, 1, 'DzZ'))"
+    seeds = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": salt, "PATH": ""},
+        ).stdout.strip()
+        for salt in ("1", "2")
+    }
+    from modicmap.lesions.dataset import painting_seed
+
+    assert seeds == {str(painting_seed(0, 1, "DzZ"))}
+    assert painting_seed(0, 1, "DzZ") != painting_seed(0, 1, "AKs")

@@ -17,6 +17,7 @@ structures with the body segmentation).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,12 @@ def synthetic_volumes(n: int, seed: int) -> list[LesionVolume]:
     return out
 
 
+def painting_seed(seed: int, painting: int, subject: str) -> int:
+    """The random seed of one painting: the same in every process (``hash()`` of a str is
+    salted per process, which made paintings differ between runs of the same command)."""
+    return seed * 1000 + painting + zlib.crc32(subject.encode()) % 997
+
+
 def painted_volumes(
     lumbar_vb: Path, paintings: int, seed: int, subjects: tuple[str, ...] | None = None
 ) -> list[LesionVolume]:
@@ -106,7 +113,7 @@ def painted_volumes(
                 t2,
                 bodies,
                 spacing,
-                np.random.default_rng(seed * 1000 + j + hash(pair.subject) % 997),
+                np.random.default_rng(painting_seed(seed, j, pair.subject)),
             )
             out.append(
                 LesionVolume(

@@ -216,7 +216,7 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
     from modicmap.synth.cohort import write_study
     from modicmap.synth.study import SynthOptions, synthesize_study
 
-    study = synthesize_study(14, SynthOptions(slices=3, matrix=160, lesion_rate=0.0))
+    study = synthesize_study(11, SynthOptions(slices=5, matrix=160, lesion_rate=0.0))
     t1, t2 = write_study(study, tmp_path / "s")
     always = LevelModel((0.0,) * len(FEATURES), 10.0, 0.5, (0.0,) * 4, source="test")
     base = load_bundle(None)
@@ -234,6 +234,7 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
         summary = json.loads((out / "summary.json").read_text())
         outputs[name] = (read_levels_csv(out / "levels.csv"), summary)
     plain, plain_summary = outputs["plain"]
+    assert not plain_summary["registration"]["warnings"]
     graded, summary = outputs["level_model"]
     assert plain_summary["level_model"] is None and summary["level_model"]["source"] == "test"
     evidence = [LevelEvidence.from_json(e) for e in plain_summary["levels"]]
@@ -314,3 +315,29 @@ def test_the_report_marks_levels_the_level_model_grades_against_their_endplates(
     assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 0, 2, 0, 0.3)) == " &dagger;"
     assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 2, 2, 0, 0.6)) == ""
     assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 0, 0, 0, 0.1)) == ""
+
+
+def test_a_registration_that_warned_leaves_the_t2_signals_unread() -> None:
+    from modicmap.grading.level_model import without_t2
+
+    evidence = [_evidence(0.4, 0.5, 2)]
+    (unread,) = without_t2(evidence)
+    assert unread.disc_t2_ratio is None and unread.band_t2_p90 is None
+    assert unread.disc_t1_ratio == evidence[0].disc_t1_ratio
+    assert unread.band_t1_p90 == evidence[0].band_t1_p90
+
+
+def test_run_does_not_read_t2_signals_when_the_registration_warned(tmp_path: Path) -> None:
+    from modicmap.synth.cohort import write_study
+    from modicmap.synth.study import SynthOptions, synthesize_study
+
+    # three slices: the misaligned T2 covers little of the T1 and the registration warns
+    study = synthesize_study(14, SynthOptions(slices=3, matrix=160, lesion_rate=0.0))
+    t1, t2 = write_study(study, tmp_path / "s")
+    out = tmp_path / "out"
+    assert main(["run", "--t1", str(t1), "--t2", str(t2), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["registration"]["warnings"]
+    evidence = [LevelEvidence.from_json(e) for e in summary["levels"]]
+    assert evidence and all(e.disc_t2_ratio is None and e.band_t2_p90 is None for e in evidence)
+    assert any(e.disc_t1_ratio is not None for e in evidence), "T1 signals are still read"

@@ -14,7 +14,8 @@ on
 * ``level_1`` .. ``level_5``: the level's ``index_from_sacrum`` (L5-S1 .. L1-L2) one-hot,
   higher levels all zero;
 
-(a signal that cannot be read takes the fitting levels' mean)
+(a signal that cannot be read, or a T2 signal when the registration warned, takes the
+fitting levels' mean)
 
 fitted by ``modicmap calibrate --level-model`` on `run` outputs of patients with per-level
 gradings. A level is graded when the model's probability reaches its threshold (Youden's J
@@ -244,6 +245,12 @@ def level_evidence(
             )
         )
     return out
+
+
+def without_t2(evidence: list[LevelEvidence]) -> list[LevelEvidence]:
+    """The evidence with its T2 signals unread (a registration that warned: the T2 may show
+    other anatomy); the level model then takes their fitting means."""
+    return [replace(e, disc_t2_ratio=None, band_t2_p90=None) for e in evidence]
 
 
 def _voxel_type(level: LevelGrade, endplates: dict[tuple[str, str], EndplateGrade]) -> int:

@@ -20,7 +20,12 @@ from modicmap.errors import InputError
 from modicmap.grading.bands import band_signals
 from modicmap.grading.discs import disc_signals
 from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels, grading_rule
-from modicmap.grading.level_model import LevelModel, apply_level_model, level_evidence
+from modicmap.grading.level_model import (
+    LevelModel,
+    apply_level_model,
+    level_evidence,
+    without_t2,
+)
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
 from modicmap.io.image import LoadedImage
@@ -126,6 +131,8 @@ def run_study(
             disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
             band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, depth),
         )
+        if registration_json.get("warnings"):
+            evidence = without_t2(evidence)
         if level_model is not None:
             levels, evidence = apply_level_model(level_model, levels, evidence, endplates)
     with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:

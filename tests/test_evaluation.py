@@ -116,3 +116,24 @@ def test_gradings_in_another_format_are_refused(tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+def test_evaluate_reports_the_marrow_evidence_beside_a_level_model(tmp_path: Path) -> None:
+    """With endplates.csv, the larger endplate probability is scored too (a level model
+    re-scored levels.csv): here it ranks the levels the other way round."""
+    runs, gradings = _runs(tmp_path)
+    endplates = {"7": (0.1, 0.3), "9": (0.6, 0.8)}  # (X inferior, Y superior) per run
+    for patient, (a, b) in endplates.items():
+        (runs / patient / "endplates.csv").write_text(
+            "vertebra,endplate,modic,type1_fraction,type2_fraction,type3_fraction,lesion_mm3,probability\n"
+            f"X,inferior,0,0,0,0,0,{a}\nY,superior,0,0,0,0,0,{b}\n"
+        )
+    matching = match_runs(runs, read_gradings(gradings))
+    assert {(m.patient, m.marrow_probability) for m in matching.levels} == {("7", 0.3), ("9", 0.8)}
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--runs", str(runs), "--gradings", str(gradings), "--out", str(out)]
+    assert main([*argv, "--quiet", "--bootstrap", "50"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics["auc"] == pytest.approx(1.0), "levels.csv: 0.9 graded, 0.2 and 0.7 not"
+    assert metrics["auc_marrow"] == pytest.approx(0.25), "marrow: graded 0.3; not: 0.3 (tie), 0.8"
+    assert "marrow evidence alone" in (out / "metrics.md").read_text()

@@ -78,6 +78,17 @@ def _table(metrics: dict, matching: dict) -> str:
             metrics["auc"], *metrics["auc_ci95"]
         ),
         f"| 4-class kappa | {metrics['kappa_types']:.3f} |",
+        *(
+            [
+                "| ROC AUC of the marrow evidence alone (larger endplate probability)"
+                " | "
+                "{:.3f} ({:.3f}-{:.3f}) |".format(
+                    metrics["auc_marrow"], *metrics["auc_marrow_ci95"]
+                )
+            ]
+            if "auc_marrow" in metrics
+            else []
+        ),
         "",
         "| type | graded | sensitivity | specificity |",
         "|---|---|---|---|",
@@ -180,11 +191,12 @@ def _run_gradings(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     import numpy as np
+    from sklearn.metrics import roc_auc_score
 
     from modicmap.errors import InputError
     from modicmap.evaluation.figures import per_type_figure
     from modicmap.evaluation.gradings import match_runs, read_gradings
-    from modicmap.evaluation.metrics import level_metrics
+    from modicmap.evaluation.metrics import bootstrap_auc_ci, level_metrics
     from modicmap.evaluation.voxel import bootstrap_cis
     from modicmap.io.output_dir import output_dir
 
@@ -200,6 +212,13 @@ def _run_gradings(args: argparse.Namespace) -> int:
     )
     metrics = level_metrics(*arrays, bootstrap=args.bootstrap).to_json()
     ci = bootstrap_cis(*arrays, n=args.bootstrap)
+    marrow = np.array([r.marrow_probability for r in rows], dtype=float)
+    if len(np.unique(arrays[1] > 0)) == 2 and np.isfinite(marrow).all():
+        # the V-Net's evidence alone, beside a level model's probability
+        metrics["auc_marrow"] = float(roc_auc_score(arrays[1] > 0, marrow))
+        metrics["auc_marrow_ci95"] = list(
+            bootstrap_auc_ci(arrays[0], arrays[1] > 0, marrow, n=args.bootstrap)
+        )
     summary = {k: v for k, v in asdict(matching).items() if k != "levels"}
     with output_dir(args.out, force=args.force, inputs=(args.runs, args.gradings)) as work:
         (work / "metrics.json").write_text(

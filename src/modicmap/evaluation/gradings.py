@@ -24,6 +24,8 @@ class MatchedLevel:
     graded: int
     predicted: int
     probability: float
+    #: the larger endplate probability (= probability without a level model)
+    marrow_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,11 @@ def match_runs(runs: Path, gradings: dict[tuple[str, int], int]) -> Matching:
         raise InputError(
             runs, "holds no run folder named after a graded patient (folder name = Patient)"
         )
+    from modicmap.evaluation.calibration import level_probabilities
+
     matched = []
     for folder in folders:
+        marrow = level_probabilities(folder) if (folder / "endplates.csv").is_file() else {}
         with (folder / "levels.csv").open(newline="") as handle:
             for row in csv.DictReader(handle):
                 key = (folder.name, int(row["index_from_sacrum"]))
@@ -80,6 +85,7 @@ def match_runs(runs: Path, gradings: dict[tuple[str, int], int]) -> Matching:
                             gradings[key],
                             int(row["modic"]),
                             float(row["probability"]),
+                            marrow.get(key[1], float(row["probability"])),
                         )
                     )
     names = {f.name for f in folders}

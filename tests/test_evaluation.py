@@ -137,3 +137,16 @@ def test_evaluate_reports_the_marrow_evidence_beside_a_level_model(tmp_path: Pat
     assert metrics["auc"] == pytest.approx(1.0), "levels.csv: 0.9 graded, 0.2 and 0.7 not"
     assert metrics["auc_marrow"] == pytest.approx(0.25), "marrow: graded 0.3; not: 0.3 (tie), 0.8"
     assert "marrow evidence alone" in (out / "metrics.md").read_text()
+
+
+def test_a_broken_endplates_table_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs, gradings = _runs(tmp_path)
+    (runs / "7" / "endplates.csv").write_text("vertebra,endplate\nX,inferior\n")
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--runs", str(runs), "--gradings", str(gradings), "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "endplates.csv" in err[0]
+    assert not out.exists()

@@ -88,20 +88,25 @@ def level_probabilities(run: Path) -> dict[int, float]:
     """index_from_sacrum -> the larger endplate probability of the level (from the CSVs; the
     marrow evidence the endplate threshold acts on, also when a level model re-scored
     levels.csv)."""
-    with (run / "endplates.csv").open(newline="") as handle:
-        endplates = {
-            (r["vertebra"].strip(), r["endplate"].strip()): float(r["probability"])
-            for r in csv.DictReader(handle)
+    path = run / "endplates.csv"
+    try:
+        with path.open(newline="") as handle:
+            endplates = {
+                (r["vertebra"].strip(), r["endplate"].strip()): float(r["probability"])
+                for r in csv.DictReader(handle)
+            }
+        path = run / "levels.csv"
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return {
+            int(r["index_from_sacrum"]): max(
+                endplates.get((r["upper_vertebra"], "inferior"), 0.0),
+                endplates.get((r["lower_vertebra"], "superior"), 0.0),
+            )
+            for r in rows
         }
-    with (run / "levels.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return {
-        int(r["index_from_sacrum"]): max(
-            endplates.get((r["upper_vertebra"], "inferior"), 0.0),
-            endplates.get((r["lower_vertebra"], "superior"), 0.0),
-        )
-        for r in rows
-    }
+    except (KeyError, ValueError, AttributeError) as exc:
+        raise InputError(path, f"is not a modicmap table (missing or bad column: {exc})") from None
 
 
 def read_level_evidence(run: Path) -> list[LevelEvidence]:

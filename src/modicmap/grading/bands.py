@@ -59,15 +59,13 @@ def band_signals(
     centres = {code: float(c[0]) for code, c in zip(codes, mass, strict=True)}
     out: dict[tuple[int, int], BandSignal] = {}
     for upper, lower in pairs:
-        bands = [
-            regions.get((upper, Endplate.INFERIOR)),
-            regions.get((lower, Endplate.SUPERIOR)),
-        ]
-        if any(band is None or not band.any() for band in bands):
+        above = regions.get((upper, Endplate.INFERIOR))
+        below = regions.get((lower, Endplate.SUPERIOR))
+        if above is None or below is None or not above.any() or not below.any():
             continue
         central = [
-            _central(band, centres[code], spacing_zyx[0])
-            for band, code in zip(bands, (upper, lower), strict=True)
+            _central(above, centres[upper], spacing_zyx[0]),
+            _central(below, centres[lower], spacing_zyx[0]),
         ]
         out[(upper, lower)] = BandSignal(
             upper_code=upper,

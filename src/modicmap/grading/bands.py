@@ -5,8 +5,8 @@ the study-scope body z-scores (the V-Net's inputs, :mod:`modicmap.lesions.zscore
 and of T2; per level the larger of its two endplates'. Type 1 and type 2 changes are
 T2-bright and type 2 T1-bright, so a bright band is marrow evidence a reader sees on the
 map's underlying images; the percentile (not the mean) keeps a band that is bright over
-part of the endplate. On a stack only the slices within ``HALF_WINDOW_MM`` of the body's
-centre are read, like the disc (:mod:`modicmap.grading.discs`).
+part of the endplate. On a stack only the slices near the body's centre are read, like the
+disc's (:func:`modicmap.grading.discs.central_slices`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from modicmap.grading.discs import HALF_WINDOW_MM
+from modicmap.grading.discs import central_slices
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
 
 #: the percentile of the band's z-scores that stands for the band
@@ -33,14 +33,24 @@ class BandSignal:
     t2_p90: float
 
 
-def _central(region: np.ndarray, centre: float, slice_mm: float) -> np.ndarray:
-    slices = np.flatnonzero(region.any(axis=(1, 2)))
-    near = slices[np.abs(slices - centre) * slice_mm <= HALF_WINDOW_MM]
-    if near.size == 0 and slices.size:
-        near = slices[[int(np.argmin(np.abs(slices - centre)))]]
-    keep = np.zeros(region.shape[0], bool)
-    keep[near] = True
-    return region & keep[:, None, None]
+def _band_p90(
+    t1z: np.ndarray,
+    t2z: np.ndarray,
+    band: np.ndarray,
+    box: tuple[slice, ...],
+    centre: float,
+    slice_mm: float,
+) -> tuple[float, float] | None:
+    """90th percentiles of one endplate band (``band``: its mask cut to its body's ``box``)
+    on the slices near the body's centre."""
+    slices = central_slices(np.flatnonzero(band.any(axis=(1, 2))), centre - box[0].start, slice_mm)
+    if slices.size == 0:
+        return None
+    inside = band[slices]
+    return (
+        float(np.percentile(t1z[box][slices][inside], PERCENTILE)),
+        float(np.percentile(t2z[box][slices][inside], PERCENTILE)),
+    )
 
 
 def band_signals(
@@ -50,27 +60,35 @@ def band_signals(
     spacing_zyx: tuple[float, float, float],
     pairs: list[tuple[int, int]],
     depth_mm: float = DEFAULT_DEPTH_MM,
+    *,
+    regions: dict[tuple[int, Endplate], np.ndarray] | None = None,
 ) -> dict[tuple[int, int], BandSignal]:
     """Band signals of the levels between the (upper, lower) VerSe-coded bodies of
-    ``pairs``; a level missing an endplate region is left out."""
-    regions = endplate_regions(vertebrae, spacing_zyx, depth_mm)
+    ``pairs``; a level missing an endplate region is left out. ``regions``: the endplate
+    regions when the caller already has them (:func:`endplate_regions` of ``depth_mm``)."""
+    if regions is None:
+        regions = endplate_regions(vertebrae, spacing_zyx, depth_mm)
+    boxes = ndimage.find_objects(vertebrae.astype(np.int32))  # each band lies in its body's box
     codes = sorted({c for pair in pairs for c in pair})
     mass = ndimage.center_of_mass(vertebrae > 0, vertebrae, codes) if codes else []
     centres = {code: float(c[0]) for code, c in zip(codes, mass, strict=True)}
     out: dict[tuple[int, int], BandSignal] = {}
     for upper, lower in pairs:
-        above = regions.get((upper, Endplate.INFERIOR))
-        below = regions.get((lower, Endplate.SUPERIOR))
-        if above is None or below is None or not above.any() or not below.any():
-            continue
-        central = [
-            _central(above, centres[upper], spacing_zyx[0]),
-            _central(below, centres[lower], spacing_zyx[0]),
-        ]
-        out[(upper, lower)] = BandSignal(
-            upper_code=upper,
-            lower_code=lower,
-            t1_p90=max(float(np.percentile(t1z[c], PERCENTILE)) for c in central),
-            t2_p90=max(float(np.percentile(t2z[c], PERCENTILE)) for c in central),
-        )
+        values = []
+        for code, side in ((upper, Endplate.INFERIOR), (lower, Endplate.SUPERIOR)):
+            region = regions.get((code, side))
+            box = boxes[code - 1] if 0 < code <= len(boxes) else None
+            if region is None or box is None:
+                break
+            p90 = _band_p90(t1z, t2z, region[box], box, centres[code], spacing_zyx[0])
+            if p90 is None:
+                break
+            values.append(p90)
+        else:
+            out[(upper, lower)] = BandSignal(
+                upper_code=upper,
+                lower_code=lower,
+                t1_p90=max(v[0] for v in values),
+                t2_p90=max(v[1] for v in values),
+            )
     return out

@@ -45,6 +45,14 @@ class DiscSignal:
     slices: int  # how many slices were read
 
 
+def central_slices(slices: np.ndarray, centre: float, slice_mm: float) -> np.ndarray:
+    """The ``slices`` within ``HALF_WINDOW_MM`` of ``centre`` (the nearest one when none is)."""
+    near = slices[np.abs(slices - centre) * slice_mm <= HALF_WINDOW_MM]
+    if near.size == 0 and slices.size:
+        near = slices[[int(np.argmin(np.abs(slices - centre)))]]
+    return near
+
+
 def disc_region(
     upper: np.ndarray, lower: np.ndarray, others: np.ndarray | None = None
 ) -> np.ndarray | None:
@@ -107,9 +115,7 @@ def disc_signals(
         if both.size == 0:
             continue
         centre = 0.5 * (ndimage.center_of_mass(upper)[0] + ndimage.center_of_mass(lower)[0])
-        near = both[np.abs(both - centre) * spacing_zyx[0] <= HALF_WINDOW_MM]
-        if near.size == 0:
-            near = both[[int(np.argmin(np.abs(both - centre)))]]
+        near = central_slices(both, centre, spacing_zyx[0])
         t1_values, t2_values, marrow1, marrow2 = [], [], [], []
         for z in near:
             disc = disc_region(upper[z], lower[z], others[z])  # hulls on the pair's box

@@ -100,12 +100,14 @@ def grade_endplates(
     depth_mm: float = DEFAULT_DEPTH_MM,
     probability: np.ndarray | None = None,
     rule: GradingRule = GradingRule.SHARE,
+    regions: dict[tuple[int, Endplate], np.ndarray] | None = None,
 ) -> list[EndplateGrade]:
     """One row per endplate, superior to inferior. ``probability``: lesion probability map
     (the endplate's probability is :func:`endplate_probability`: per slice the mean of
     the region's top voxels over ``TOP_AREA_MM2``, then the best ``WINDOW_MM`` window of
     slices near the centre);
-    without it, 1.0 / 0.0."""
+    without it, 1.0 / 0.0. ``regions``: the endplate regions when the caller already has
+    them (:func:`endplate_regions` of ``depth_mm``)."""
     if rule is GradingRule.PROBABILITY and probability is None:
         raise ValueError("the probability rule needs the lesion probability map")
     single_slice = modic_map.shape[0] == 1
@@ -116,7 +118,9 @@ def grade_endplates(
     # the slice index (axis 0) of every body's centre of mass, in one pass over the labels
     mass = ndimage.center_of_mass(vertebrae > 0, vertebrae, codes)
     centres = {code: float(centre[0]) for code, centre in zip(codes, mass, strict=True)}
-    for (code, side), region in endplate_regions(vertebrae, spacing_zyx, depth_mm).items():
+    if regions is None:
+        regions = endplate_regions(vertebrae, spacing_zyx, depth_mm)
+    for (code, side), region in regions.items():
         n_region = int(region.sum())
         types = modic_map[region]
         counts = np.array([(types == t).sum() for t in (1, 2, 3)])

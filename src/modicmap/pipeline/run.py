@@ -19,6 +19,7 @@ from modicmap import __version__, jsonio
 from modicmap.errors import InputError
 from modicmap.grading.bands import band_signals
 from modicmap.grading.discs import disc_signals
+from modicmap.grading.endplates import endplate_regions
 from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels, grading_rule
 from modicmap.grading.level_model import (
     LevelModel,
@@ -114,22 +115,24 @@ def run_study(
             else PAPER_CENTROIDS
         )
         modic = type_voxels(zmaps.t1z, zmaps.t2z, lesion, centroids)
+        depth = float(grading.get("depth_mm", 8.0))  # type: ignore[arg-type]
+        regions = endplate_regions(vertebrae.labels, spacing, depth)  # grades and bands
         endplates = grade_endplates(
             modic,
             vertebrae.labels,
             spacing,
             threshold=float(grading.get("threshold", 0.0)),  # type: ignore[arg-type]
-            depth_mm=float(grading.get("depth_mm", 8.0)),  # type: ignore[arg-type]
+            depth_mm=depth,
             probability=probability,
             rule=rule,
+            regions=regions,
         )
         levels = grade_levels(endplates, [b.code for b in vertebrae.bodies])
         pairs = [(vertebra_code(r.upper_vertebra), vertebra_code(r.lower_vertebra)) for r in levels]
-        depth = float(grading.get("depth_mm", 8.0))  # type: ignore[arg-type]
         evidence = level_evidence(
             levels,
             disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
-            band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, depth),
+            band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, regions=regions),
         )
         if registration_json.get("warnings"):
             evidence = without_t2(evidence)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,37 +75,32 @@ def youden_threshold(
 
 def level_shares(run: Path) -> dict[int, float]:
     """index_from_sacrum -> larger lesion share of the level's two endplates (from the CSVs)."""
-    shares = endplate_shares(run)
-    out = {}
-    with (run / "levels.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            a = shares.get((row["upper_vertebra"], "inferior"), 0.0)
-            b = shares.get((row["lower_vertebra"], "superior"), 0.0)
-            out[int(row["index_from_sacrum"])] = max(a, b)
-    return out
+    return _larger_of_endplates(run, endplate_shares(run))
 
 
 def level_probabilities(run: Path) -> dict[int, float]:
     """index_from_sacrum -> the larger endplate probability of the level (from the CSVs; the
     marrow evidence the endplate threshold acts on, also when a level model re-scored
     levels.csv)."""
-    path = run / "endplates.csv"
+    return _larger_of_endplates(run, endplate_probabilities(run))
+
+
+def larger_of_endplates(row: dict[str, str], per_endplate: dict[tuple[str, str], float]) -> float:
+    """The larger value of a levels.csv row's two endplates (0 for one not in the table)."""
+    return max(
+        per_endplate.get((row["upper_vertebra"], "inferior"), 0.0),
+        per_endplate.get((row["lower_vertebra"], "superior"), 0.0),
+    )
+
+
+def _larger_of_endplates(run: Path, per_endplate: dict[tuple[str, str], float]) -> dict[int, float]:
+    path = run / "levels.csv"
     try:
         with path.open(newline="") as handle:
-            endplates = {
-                (r["vertebra"].strip(), r["endplate"].strip()): float(r["probability"])
-                for r in csv.DictReader(handle)
+            return {
+                int(row["index_from_sacrum"]): larger_of_endplates(row, per_endplate)
+                for row in csv.DictReader(handle)
             }
-        path = run / "levels.csv"
-        with path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        return {
-            int(r["index_from_sacrum"]): max(
-                endplates.get((r["upper_vertebra"], "inferior"), 0.0),
-                endplates.get((r["lower_vertebra"], "superior"), 0.0),
-            )
-            for r in rows
-        }
     except (KeyError, ValueError, AttributeError) as exc:
         raise InputError(path, f"is not a modicmap table (missing or bad column: {exc})") from None
 
@@ -213,13 +209,26 @@ def calibrate_on_truth(
 
 def endplate_shares(run: Path) -> dict[tuple[str, str], float]:
     """(vertebra, endplate) -> lesion share (types 1-3 together) from endplates.csv."""
-    with (run / "endplates.csv").open(newline="") as handle:
-        return {
-            (row["vertebra"].strip(), row["endplate"].strip()): sum(
-                float(row[f"type{t}_fraction"]) for t in (1, 2, 3)
-            )
-            for row in csv.DictReader(handle)
-        }
+    return _per_endplate(run, lambda row: sum(float(row[f"type{t}_fraction"]) for t in (1, 2, 3)))
+
+
+def endplate_probabilities(run: Path) -> dict[tuple[str, str], float]:
+    """(vertebra, endplate) -> probability from endplates.csv."""
+    return _per_endplate(run, lambda row: float(row["probability"]))
+
+
+def _per_endplate(
+    run: Path, value: Callable[[dict[str, str]], float]
+) -> dict[tuple[str, str], float]:
+    path = run / "endplates.csv"
+    try:
+        with path.open(newline="") as handle:
+            return {
+                (row["vertebra"].strip(), row["endplate"].strip()): value(row)
+                for row in csv.DictReader(handle)
+            }
+    except (KeyError, ValueError, AttributeError) as exc:
+        raise InputError(path, f"is not a modicmap table (missing or bad column: {exc})") from None
 
 
 def roc_figure(choice: ThresholdChoice, path: Path, title: str = "Endplate threshold") -> Path:

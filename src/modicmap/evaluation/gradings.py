@@ -68,11 +68,11 @@ def match_runs(runs: Path, gradings: dict[tuple[str, int], int]) -> Matching:
         raise InputError(
             runs, "holds no run folder named after a graded patient (folder name = Patient)"
         )
-    from modicmap.evaluation.calibration import level_probabilities
+    from modicmap.evaluation.calibration import endplate_probabilities, larger_of_endplates
 
     matched = []
     for folder in folders:
-        marrow = level_probabilities(folder) if (folder / "endplates.csv").is_file() else {}
+        endplates = endplate_probabilities(folder) if (folder / "endplates.csv").is_file() else {}
         with (folder / "levels.csv").open(newline="") as handle:
             for row in csv.DictReader(handle):
                 key = (folder.name, int(row["index_from_sacrum"]))
@@ -85,7 +85,9 @@ def match_runs(runs: Path, gradings: dict[tuple[str, int], int]) -> Matching:
                             gradings[key],
                             int(row["modic"]),
                             float(row["probability"]),
-                            marrow.get(key[1], float(row["probability"])),
+                            larger_of_endplates(row, endplates)
+                            if endplates
+                            else float(row["probability"]),
                         )
                     )
     names = {f.name for f in folders}

@@ -41,6 +41,7 @@ from sklearn.metrics import cohen_kappa_score, roc_auc_score
 from modicmap.errors import InputError
 from modicmap.evaluation.gradings import MatchedLevel
 from modicmap.evaluation.metrics import LevelMetrics, level_metrics, patient_bootstrap
+from modicmap.io.reader import read_label_image
 from modicmap.labels import vertebra_name
 
 logger = logging.getLogger(__name__)
@@ -175,16 +176,6 @@ def _float(value: str, path: Path, column: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise InputError(path, f"non-numeric {column} {value!r}") from None
-
-
-def read_label_map(path: Path) -> sitk.Image:
-    """A label map as written (no reorientation: run outputs and truth share the T1 grid)."""
-    if not path.is_file():
-        raise InputError(path, "does not exist")
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise InputError(path, "cannot be read as an image (corrupt or not NIfTI)") from None
 
 
 def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
@@ -323,8 +314,8 @@ def _match_study(run: Path, truth: Path, study: str) -> _StudyMatch:
             )
         )
 
-    truth_image = read_label_map(truth_dir / "modic_map.nii.gz")
-    run_image = read_label_map(run_dir / "modic_map.nii.gz")
+    truth_image = read_label_image(truth_dir / "modic_map.nii.gz")
+    run_image = read_label_image(run_dir / "modic_map.nii.gz")
     if not _same_grid(truth_image, run_image):
         raise InputError(
             run_dir / "modic_map.nii.gz",
@@ -332,8 +323,8 @@ def _match_study(run: Path, truth: Path, study: str) -> _StudyMatch:
             "(both must be on the study's T1 grid)",
         )
     counts = voxel_counts(sitk.GetArrayFromImage(truth_image), sitk.GetArrayFromImage(run_image))
-    truth_bodies = read_label_map(truth_dir / "vertebrae.nii.gz")
-    run_bodies = read_label_map(run_dir / "vertebrae.nii.gz")
+    truth_bodies = read_label_image(truth_dir / "vertebrae.nii.gz")
+    run_bodies = read_label_image(run_dir / "vertebrae.nii.gz")
     if not _same_grid(truth_bodies, run_bodies):
         raise InputError(run_dir / "vertebrae.nii.gz", "grid differs from the truth vertebrae")
     try:
@@ -565,12 +556,12 @@ def lesion_voxels(runs: Path, truth: Path, studies: list[str]) -> LesionVoxels |
             continue
         loaded = read_image(t1_path)
         t1 = sitk.GetArrayFromImage(to_native(loaded.image, loaded))
-        t2 = sitk.GetArrayFromImage(read_label_map(needed[0]))
-        bodies = sitk.GetArrayFromImage(read_label_map(needed[1]))
+        t2 = sitk.GetArrayFromImage(read_label_image(needed[0]))
+        bodies = sitk.GetArrayFromImage(read_label_image(needed[1]))
         truth_map = sitk.GetArrayFromImage(
-            read_label_map(truth / study / "truth" / "modic_map.nii.gz")
+            read_label_image(truth / study / "truth" / "modic_map.nii.gz")
         )
-        run_map = sitk.GetArrayFromImage(read_label_map(run_dir / "modic_map.nii.gz"))
+        run_map = sitk.GetArrayFromImage(read_label_image(run_dir / "modic_map.nii.gz"))
         if not (t1.shape == t2.shape == bodies.shape == truth_map.shape == run_map.shape):
             logger.warning("%s: images on different grids; left out of Fig. 2", study)
             continue

@@ -163,8 +163,9 @@ def to_native(image: sitk.Image, loaded: LoadedImage | Geometry) -> sitk.Image:
 
 
 def read_label_image(path: Path) -> sitk.Image:
-    """A label image file as stored (a user's vertebral-body mask, an annotation map): no
-    reorientation or float conversion; missing or unreadable files are bad input."""
+    """An image file as stored (a user's vertebral-body mask, an annotation map, a run's
+    output maps): no reorientation or float conversion; missing or unreadable files are bad
+    input."""
     if not path.exists():
         raise InputError(path, "does not exist")
     try:

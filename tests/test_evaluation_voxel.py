@@ -107,7 +107,7 @@ def test_bootstrap_intervals_of_perfect_agreement_are_points() -> None:
 
 def _image(array: np.ndarray, dtype: type = np.uint8) -> sitk.Image:
     image = sitk.GetImageFromArray(array.astype(dtype))
-    image.SetSpacing((1.0, 1.0, 4.0))
+    image.SetSpacing((1.5, 1.5, 4.0))  # 16 pixels of 1.5 mm: a field of view a reader takes
     image.SetDirection(PIR_DIRECTION)
     return image
 

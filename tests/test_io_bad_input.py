@@ -92,6 +92,18 @@ def test_nan_image(tmp_path: Path) -> None:
     _refused(tmp_path / "nan.mha", "NaN")
 
 
+def test_spacing_that_makes_an_impossible_field_of_view(tmp_path: Path) -> None:
+    """Centimetres read as millimetres: 40 x 40 mm pixels would be resampled to a grid of
+    gigabytes; refused before any work, naming the spacing."""
+    sitk.WriteImage(canonical_image(spacing=(40.0, 40.0, 4.0)), str(tmp_path / "cm.nii.gz"))
+    _refused(tmp_path / "cm.nii.gz", "field of view of 1600.0 mm .*check the pixel spacing")
+
+
+def test_field_of_view_too_small_for_a_spine(tmp_path: Path) -> None:
+    sitk.WriteImage(canonical_image(spacing=(0.8, 0.3, 4.0)), str(tmp_path / "small.nii.gz"))
+    _refused(tmp_path / "small.nii.gz", "superior-inferior field of view of 12.0 mm")
+
+
 def test_non_sagittal_dicom_series_says_how_to_override(tmp_path: Path) -> None:
     axial = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 10, (5, 24, 24)))
     axial.SetSpacing((0.8, 0.8, 5.0))

@@ -326,6 +326,20 @@ def test_bundled_model_loads_from_safetensors_alone() -> None:
     assert sum(p.numel() for p in model.parameters()) > 100_000
 
 
+def test_the_network_takes_a_small_image() -> None:
+    """A 20 mm slice is 16 working pixels: the U-Net's bottom would be one pixel, which
+    instance norm refuses; the input is padded instead and the answer has the slice's size."""
+    from modicmap.models.bundle import load_bundle
+    from modicmap.vertebrae.inference import predict_probabilities
+
+    image = sitk.GetImageFromArray(np.random.default_rng(0).random((1, 16, 16), dtype=np.float32))
+    image.SetSpacing((1.26, 1.26, 4.0))
+    image.SetDirection(PIR_DIRECTION)
+    result = predict_probabilities(image, load_bundle(None))
+    assert result.body.shape == (1, 16, 16)
+    assert np.isfinite(result.body).all()
+
+
 @pytest.mark.real
 def test_bundled_model_finds_and_names_the_bodies_of_a_held_out_lumbar_vb_volume(
     shared_data,

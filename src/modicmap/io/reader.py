@@ -20,7 +20,7 @@ from modicmap.errors import InputError
 from modicmap.io.dicom_series import choose_series, find_series
 from modicmap.io.image import Geometry, LoadedImage, SeriesRole
 from modicmap.io.orientation import to_canonical, to_geometry
-from modicmap.io.validate import check_pixels, check_sagittal
+from modicmap.io.validate import check_extent, check_pixels, check_sagittal
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,7 @@ def read_image(
     native = _as_3d(native, path)
     check_sagittal(native, path, allow_non_sagittal=allow_non_sagittal)
     canonical = sitk.Cast(to_canonical(native), sitk.sitkFloat32)
+    check_extent(canonical, path)
     return LoadedImage(
         image=canonical,
         source=path,

@@ -15,6 +15,11 @@ logger = logging.getLogger(__name__)
 
 _AXIS_NAMES = {0: "left-right", 1: "anterior-posterior", 2: "superior-inferior"}
 _PLANE_NAMES = {0: "sagittal", 1: "coronal", 2: "axial"}
+_ARTICLE = {0: "a", 1: "a", 2: "an"}
+#: plausible in-plane field of view (mm) of an MR image: a header whose spacing puts it
+#: outside (e.g. centimetres read as millimetres) would make the working-grid resampling
+#: allocate gigabytes, or leave no spine to find
+MIN_FOV_MM, MAX_FOV_MM = 20.0, 1000.0
 
 
 def check_pixels(image: sitk.Image, path: Path) -> None:
@@ -34,6 +39,21 @@ def check_pixels(image: sitk.Image, path: Path) -> None:
         raise InputError(path, "contains NaN or infinite values")
     if array.size == 0 or array.min() == array.max():
         raise InputError(path, "is constant (every voxel has the same value): no image content")
+
+
+def check_extent(canonical: sitk.Image, path: Path) -> None:
+    """Reject an in-plane field of view no spine MRI has (``canonical``: the image on the
+    canonical PIR grid, whose first two axes are in-plane)."""
+    size, spacing = canonical.GetSize(), canonical.GetSpacing()
+    for axis, name in ((1, "a superior-inferior"), (0, "an anterior-posterior")):
+        fov = size[axis] * spacing[axis]
+        if not MIN_FOV_MM <= fov <= MAX_FOV_MM:
+            raise InputError(
+                path,
+                f"has {name} field of view of {fov:.1f} mm "
+                f"({size[axis]} pixels of {spacing[axis]:.3g} mm); expected "
+                f"{MIN_FOV_MM:.0f}-{MAX_FOV_MM:.0f} mm: check the pixel spacing in the header",
+            )
 
 
 def slice_axis(image: sitk.Image) -> int | None:
@@ -73,7 +93,7 @@ def check_sagittal(image: sitk.Image, path: Path, *, allow_non_sagittal: bool = 
     if world_axis == 0:
         return
     message = (
-        f"is a {_PLANE_NAMES[world_axis]} series (slices stacked along the "
+        f"is {_ARTICLE[world_axis]} {_PLANE_NAMES[world_axis]} series (slices stacked along the "
         f"{_AXIS_NAMES[world_axis]} axis); modicmap needs sagittal slices"
     )
     if allow_non_sagittal:

@@ -108,7 +108,16 @@ def predict_probabilities(
     rows = max(16, round(array.shape[1] * sy / spec.working_spacing_mm))
     cols = max(16, round(array.shape[2] * sx / spec.working_spacing_mm))
     small = _resize(array, (rows, cols), 1)
-    padded = np.pad(small, ((0, 0), (0, (-rows) % 16), (0, (-cols) % 16)))
+    # a multiple of 16 for the U-Net's four halvings, and at least 32 so that its
+    # bottom keeps more than one pixel (instance norm needs that)
+    padded = np.pad(
+        small,
+        (
+            (0, 0),
+            (0, max(32, rows + (-rows) % 16) - rows),
+            (0, max(32, cols + (-cols) % 16) - cols),
+        ),
+    )
     probs = np.zeros((array.shape[0], 3, rows, cols), np.float32)
     with torch.no_grad():
         for start in range(0, len(padded), batch_size):

@@ -37,6 +37,7 @@ from modicmap.labels import vertebra_code
 from modicmap.lesions.inference import lesion_stage
 from modicmap.models.bundle import ModelBundle, load_bundle
 from modicmap.pipeline.prepare import prepare_study
+from modicmap.pipeline.sequence_check import swapped_warning
 from modicmap.pipeline.timing import StageTimer
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,10 @@ def run_study(
     spacing = study.spacing_zyx
     t1_arr = study.t1_array
     t2_arr = study.t2_array
+    if not registration_json.get("warnings"):  # else the T2 may show other anatomy
+        swapped = swapped_warning(t1_arr, t2_arr, vertebrae.labels, spacing)
+        if swapped:
+            warnings.append(swapped)
     with timer.stage("lesions"):
         stage = lesion_stage(
             t1_arr, t2_arr, vertebrae.labels, spacing, bundle, device=options.device

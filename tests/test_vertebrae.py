@@ -66,6 +66,28 @@ def test_bodies_joined_by_a_thin_bridge_are_split() -> None:
     assert len(np.unique(labels)) - 1 == 3
 
 
+def test_bodies_joined_only_on_an_outer_slice_are_separate_instances() -> None:
+    """On a lateral slice the disc can blur away: there the bodies are one tall blob, which
+    joined them in 3-D (lumbar-vb AKa3 T1: four bodies became one instance)."""
+    body, sac = spine(5, shape=(5, 260, 120))
+    body[4, 5:170, 40:76] = True  # slice 4: the five bodies and their discs one blob
+    labels = split_bodies(body, SPACING)
+    assert len(np.unique(labels)) - 1 == 5
+    for top in range(5, 170, 34):  # every body's core is one instance on every slice
+        assert len(np.unique(labels[:, top + 8 : top + 18, 50:66])) == 1
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["L1", "L2", "L3", "L4", "L5", "S1"]
+
+
+def test_a_body_seen_as_two_small_rims_on_an_outer_slice_stays_one() -> None:
+    body, _sac = spine(1, sacrum=False, shape=(5, 60, 120))
+    body[4] = False
+    body[4, 5:13, 40:50] = True  # two 8 x 10 px rims, 80 mm2 each, 18 px apart
+    body[4, 23:31, 40:50] = True
+    body[4, 5:31, 40:42] = True  # joined along the anterior edge
+    assert len(np.unique(split_bodies(body, SPACING))) - 1 == 1
+
+
 def test_blob_off_the_spine_axis_is_removed() -> None:
     body, sac = spine(5)
     body[:, 120:150, 2:30] = False

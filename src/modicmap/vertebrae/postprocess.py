@@ -22,6 +22,10 @@ class Instances:
     removed: int  # blobs dropped as not part of the spine
 
 
+#: rounds of re-seeding joined bodies (each may reveal another joined pair)
+MAX_SEPARATION_ROUNDS = 3
+
+
 def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
     return np.stack([ndimage.binary_fill_holes(s) for s in mask])
 
@@ -41,7 +45,70 @@ def split_bodies(
         markers, _ = ndimage.label(mask)
         return markers.astype(np.int32)
     distance = ndimage.distance_transform_edt(mask, sampling=spacing_zyx)
-    return watershed(-distance, markers, mask=mask).astype(np.int32)
+    labels = watershed(-distance, markers, mask=mask)
+    for _ in range(MAX_SEPARATION_ROUNDS):  # a split can reveal another joined pair
+        separated = _separate_stacked(np.where(cores, labels, 0), spacing_zyx)
+        if separated is None:
+            break
+        labels = watershed(-distance, separated, mask=mask)
+    return labels.astype(np.int32)
+
+
+def _separate_stacked(
+    markers: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    min_gap_mm: float = 12.0,
+    min_piece_mm2: float = 100.0,
+) -> np.ndarray | None:
+    """Markers in which bodies joined only through other slices are apart again.
+
+    Eroding in-plane separates bodies across a thin disc on each slice, but a 3-D
+    component also joins bodies that touch on a single slice (a lateral slice where the
+    disc is a partial-volume blur): on a real low-contrast T1 volume (lumbar-vb AKa3) four
+    bodies became one instance and every name above them moved. A component that shows,
+    on some slice, several pieces one above the other (centres at least ``min_gap_mm``
+    apart in height, about half a body; each at least ``min_piece_mm2``, so a lateral
+    rim or fragment does not count) keeps only that slice's pieces as its seeds (the
+    slice with the most pieces, then the most area); the watershed in
+    :func:`split_bodies` then shares the rest of the component between them. None when
+    no component needs it.
+    """
+    if markers.shape[0] == 1:
+        return None
+    out = markers.copy()
+    changed = False
+    next_label = int(markers.max()) + 1
+    for value, box in enumerate(ndimage.find_objects(markers), start=1):
+        if box is None:
+            continue
+        component = markers[box] == value
+        best: tuple[int, int, int, np.ndarray] | None = None  # pieces, area, slice, labels
+        for z in range(component.shape[0]):
+            pieces, n = ndimage.label(component[z])
+            if n < 2:
+                continue
+            areas = np.bincount(pieces.ravel())[1:] * spacing_zyx[1] * spacing_zyx[2]
+            if areas.min() < min_piece_mm2:
+                continue
+            rows = ndimage.center_of_mass(component[z], pieces, range(1, n + 1))
+            heights = np.sort([r[0] * spacing_zyx[1] for r in rows])
+            if np.min(np.diff(heights)) < min_gap_mm:
+                continue
+            area = int(component[z].sum())
+            if best is None or (n, area) > best[:2]:
+                best = (n, area, z, pieces)
+        if best is None:
+            continue
+        n, _, z, pieces = best
+        changed = True
+        region = out[box]  # a view: seeds written into ``out``
+        region[component] = 0
+        seeds = region[z]
+        seeds[pieces == 1] = value
+        for k in range(2, n + 1):
+            seeds[pieces == k] = next_label
+            next_label += 1
+    return out if changed else None
 
 
 def label_centroids(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 from pathlib import Path
@@ -46,6 +47,11 @@ def test_batch_runs_each_study_and_gathers_the_cohort(cohort: Path, tmp_path: Pa
     assert {r["study_id"] for r in levels} == set(ok)
     assert next(iter(levels[0])) == "study_id"
     assert {r["study_id"] for r in _rows(out / "cohort_endplates.csv")} == set(ok)
+    gathered = _rows(out / "cohort_warnings.csv")  # every study's summary.json warnings
+    for study_id in ok:
+        summary = json.loads((out / study_id / "summary.json").read_text())
+        mine = [r["warning"] for r in gathered if r["study_id"] == study_id]
+        assert mine == summary["warnings"]
 
 
 def test_rerun_skips_complete_studies_and_redoes_half_written_ones(
@@ -85,3 +91,22 @@ def test_bad_cohort_csv_is_exit_2(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="appears twice"):
         bad.write_text("study_id,t1,t2\na,x,y\na,x,y\n")
         read_cohort(bad)
+
+
+def test_cohort_warnings_gathers_every_studys_warnings(tmp_path: Path) -> None:
+    from modicmap.batch.cohort import CohortStudy, gather_warnings
+
+    studies = [CohortStudy(s, tmp_path / "t1", tmp_path / "t2") for s in ("a", "b", "c", "d")]
+    for study_id, content in (
+        ("a", {"warnings": ["were T1 and T2 swapped?", "no sacrum in view"]}),
+        ("b", {"warnings": []}),
+        ("c", "{not json"),
+    ):
+        (tmp_path / study_id).mkdir()
+        text = content if isinstance(content, str) else json.dumps(content)
+        (tmp_path / study_id / "summary.json").write_text(text)
+    rows = _rows(gather_warnings(tmp_path, studies))  # d: failed, no folder
+    assert [(r["study_id"], r["warning"]) for r in rows] == [
+        ("a", "were T1 and T2 swapped?"),
+        ("a", "no sacrum in view"),
+    ]

@@ -9,6 +9,7 @@ ones may belong to another batch writing into the same folder) and redoes.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import shutil
 import time
@@ -103,6 +104,28 @@ def gather(out: Path, studies: Iterable[CohortStudy], name: str) -> Path:
     return target
 
 
+def gather_warnings(out: Path, studies: Iterable[CohortStudy]) -> Path:
+    """``cohort_warnings.csv``: one ``study_id,warning`` row per warning in each study's
+    summary.json, so the studies to look at can be filtered in a cohort of hundreds."""
+    rows = []
+    for study in studies:
+        path = out / study.study_id / "summary.json"
+        if not path.is_file():
+            continue
+        try:
+            warnings = json.loads(path.read_text()).get("warnings", [])
+        except (OSError, ValueError, AttributeError):
+            logger.warning("%s: unreadable summary.json; its warnings are not gathered", path)
+            continue
+        rows += [(study.study_id, str(w)) for w in warnings]
+    target = out / "cohort_warnings.csv"
+    with target.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("study_id", "warning"))
+        writer.writerows(rows)
+    return target
+
+
 def write_failures(out: Path, outcomes: Iterable[StudyOutcome]) -> Path:
     target = out / "failures.csv"
     with target.open("w", newline="") as handle:
@@ -160,5 +183,6 @@ def run_cohort(
     ordered = [done[s.study_id] for s in studies]
     gather(out, studies, "levels")
     gather(out, studies, "endplates")
+    gather_warnings(out, studies)
     write_failures(out, ordered)
     return ordered

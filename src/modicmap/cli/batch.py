@@ -6,6 +6,7 @@ Run a whole cohort (CSV with study_id,t1,t2) on a process pool or a Dask cluster
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 
@@ -19,7 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "batch",
         help=HELP,
         description=HELP + " Each study goes to DIR/<study_id>/ as `run` writes it; "
-        "DIR/cohort_levels.csv, DIR/cohort_endplates.csv and DIR/failures.csv gather the cohort. "
+        "DIR/cohort_levels.csv, DIR/cohort_endplates.csv, DIR/cohort_warnings.csv and "
+        "DIR/failures.csv gather the cohort. "
         "Re-running skips complete studies and redoes half-written ones. Exit 0 when every study "
         "succeeded, 1 when any failed.",
     )
@@ -66,4 +68,16 @@ def run(args: argparse.Namespace) -> int:
     failed = [o for o in outcomes if not o.ok]
     for outcome in failed:
         print(f"modicmap batch: {outcome.study_id} failed: {outcome.error}", file=sys.stderr)
+    warned = _studies_with_warnings(args.out / "cohort_warnings.csv")
+    if warned and not args.quiet:
+        print(
+            f"modicmap batch: {warned} of {total} studies have warnings to look at "
+            f"({args.out / 'cohort_warnings.csv'})",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
+
+
+def _studies_with_warnings(path: Path) -> int:
+    with path.open(newline="") as handle:
+        return len({row["study_id"] for row in csv.DictReader(handle)})

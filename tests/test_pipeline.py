@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 import shutil
@@ -106,6 +107,11 @@ def test_report_is_self_contained(nifti_run: tuple[Path, Path]) -> None:
     assert "data:image/png;base64," in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert "L5-S1" in page or "L4-L5" in page
+    # warnings come first, above the grades, so a reader sees them before the tables
+    assert page.index("<h2>Warnings</h2>") < page.index("<h2>Disc levels</h2>")
+    summary = json.loads((nifti_run[0] / "summary.json").read_text())
+    for warning in summary["warnings"]:
+        assert html.escape(warning) in page
 
 
 def test_dicom_run_writes_a_seg_without_phi(dicom_study: Path, tmp_path: Path) -> None:

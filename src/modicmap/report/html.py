@@ -217,11 +217,12 @@ h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; border-bo
 table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #bbb; padding: 3px 8px; }}
 th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fbe7a1; }} .m3 {{ background: #b6ccf7; }}
 .m0 {{ color: #888; }} figure {{ margin: 0.5em 0; }} img {{ max-width: 100%; }}
-.note {{ font-size: 0.85em; color: #555; }}
+.note {{ font-size: 0.85em; color: #555; }} .warn {{ background: #fff3cd; border: 1px solid #e0b252; padding: 0.5em 2em; }}
 </style></head><body>
 <h1>Modic change map</h1>
 <p class="note">modicmap {html.escape(str(summary["software"]["modicmap"]))}, model {html.escape(str(summary["model"]["id"]))}.
 Research software: every finding must be checked on the images by a radiologist.</p>
+<h2>Warnings</h2><ul class="{"warn" if summary.get("warnings") else "note"}">{warnings}</ul>
 <h2>Disc levels</h2>
 <table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th></tr>{level_rows}</table>
 <h2>Modic maps</h2>
@@ -233,7 +234,6 @@ Research software: every finding must be checked on the images by a radiologist.
 <figure><img alt="scatter" src="{_scatter(zmaps, modic, centroids)}"></figure>
 <h2>Registration check</h2>
 <figure><img alt="registration" src="{_registration(t1, t2, aspect)}"></figure>
-<h2>Warnings</h2><ul>{warnings}</ul>
 <h2>How to read this report</h2>
 <p class="note">Each voxel inside a vertebral body whose lesion probability passes the model's threshold is typed by the
 nearest centroid of (T1 z-score, T2 z-score) within the bodies: type 1 T1 dark / T2 bright, type 2 T1 bright, type 3 dark on

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from modicmap.cli.main import main
 from modicmap.grading.discs import disc_core, disc_region, disc_signals
@@ -331,9 +332,16 @@ def test_run_does_not_read_t2_signals_when_the_registration_warned(tmp_path: Pat
     from modicmap.synth.cohort import write_study
     from modicmap.synth.study import SynthOptions, synthesize_study
 
-    # three slices: the misaligned T2 covers little of the T1 and the registration warns
+    # a T2 that shows only the top third of the T1's field (another part of the spine):
+    # the registered T2 covers little of the T1 and the registration warns
     study = synthesize_study(14, SynthOptions(slices=3, matrix=160, lesion_rate=0.0))
     t1, t2 = write_study(study, tmp_path / "s")
+    image = sitk.ReadImage(str(t2))
+    array = sitk.GetArrayFromImage(image)
+    array[:, array.shape[1] // 3 :] = 0
+    top = sitk.GetImageFromArray(array)
+    top.CopyInformation(image)
+    sitk.WriteImage(top, str(t2))
     out = tmp_path / "out"
     assert main(["run", "--t1", str(t1), "--t2", str(t2), "--out", str(out), "--quiet"]) == 0
     summary = json.loads((out / "summary.json").read_text())

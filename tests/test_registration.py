@@ -81,6 +81,23 @@ def test_hopeless_pair_is_flagged() -> None:
     assert result.warnings, "a registration of unrelated, non-overlapping images must warn"
 
 
+def test_coverage_counts_dark_tissue_of_a_fat_suppressed_second_sequence() -> None:
+    """On a TIRM/STIR-like image most tissue is dark and Otsu keeps only fluid; the coverage
+    check must still see that the registered image covers the T1 (it reported 5 % on a
+    correctly registered lumbar-vb T1/TIRM pair)."""
+    from modicmap.registration.rigid import overlap_fraction
+
+    fixed = blob_volume()
+    dark = sitk.GetArrayFromImage(fixed) * 0.1  # tissue dim, air 0 ...
+    dark[10:14, 28:36, 20:30] = 500.0  # ... a little fluid very bright
+    moving = sitk.GetImageFromArray(dark.astype(np.float32))
+    moving.CopyInformation(fixed)
+    assert overlap_fraction(fixed, moving, sitk.Euler3DTransform()) > 0.9
+    away = sitk.Euler3DTransform()
+    away.SetTranslation((500.0, 0.0, 0.0))  # the moved image lies outside: nothing covered
+    assert overlap_fraction(fixed, moving, away) == 0.0
+
+
 def test_register_cli_writes_the_contract_files(tmp_path: Path) -> None:
     fixed = blob_volume()
     truth = sitk.Euler3DTransform()

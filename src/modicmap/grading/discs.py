@@ -20,6 +20,7 @@ for T1 and T2 sagittal MRI of any contrast, and the bodies already bound the dis
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ class DiscSignal:
     upper_code: int
     lower_code: int
     t1_ratio: float  # median T1 of the disc core / median T1 of the body marrow
-    t2_ratio: float
+    t2_ratio: float  # NaN when the T2 has no marrow signal there
     slices: int  # how many slices were read
 
 
@@ -130,14 +131,16 @@ def disc_signals(
             continue
         m1 = float(np.median(np.concatenate(marrow1)))
         m2 = float(np.median(np.concatenate(marrow2)))
-        if m1 <= 0 or m2 <= 0:
-            logger.debug("disc %s-%s: marrow median is 0", upper_code, lower_code)
+        if m1 <= 0:
+            logger.debug("disc %s-%s: T1 marrow median is 0", upper_code, lower_code)
             continue
+        # a T2 without signal in the bodies (it shows other anatomy) leaves the T1 readable
+        t2_ratio = float(np.median(np.concatenate(t2_values))) / m2 if m2 > 0 else math.nan
         out[(upper_code, lower_code)] = DiscSignal(
             upper_code=upper_code,
             lower_code=lower_code,
             t1_ratio=float(np.median(np.concatenate(t1_values))) / m1,
-            t2_ratio=float(np.median(np.concatenate(t2_values))) / m2,
+            t2_ratio=t2_ratio,
             slices=len(t1_values),
         )
     return out

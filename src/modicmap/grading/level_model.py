@@ -238,7 +238,9 @@ def level_evidence(
                 index_from_sacrum=level.index_from_sacrum,
                 marrow_probability=level.probability,
                 disc_t1_ratio=None if disc is None else round(disc.t1_ratio, 6),
-                disc_t2_ratio=None if disc is None else round(disc.t2_ratio, 6),
+                disc_t2_ratio=None
+                if disc is None or not np.isfinite(disc.t2_ratio)
+                else round(disc.t2_ratio, 6),
                 band_t1_p90=None if band is None else round(band.t1_p90, 6),
                 band_t2_p90=None if band is None else round(band.t2_p90, 6),
                 probability=level.probability,

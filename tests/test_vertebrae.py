@@ -53,6 +53,19 @@ def test_missing_sacrum_names_the_lowest_body_l5_and_warns() -> None:
     assert NO_SACRUM in result.warnings
 
 
+def test_a_cut_top_body_warns_only_when_it_is_lumbar() -> None:
+    body, sac = spine(5)
+    body[:, 0:5, 40:76] = True  # L1 reaches the top row
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result)[0] == "L1"
+    assert any("L1 touches the top of the image" in w for w in result.warnings)
+    body, sac = spine(6, gap=6)
+    body[:, 0:5, 40:76] = True  # T12 reaches the top row: the usual edge of a lumbar series
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result)[0] == "T12"
+    assert not any("touches the top" in w for w in result.warnings)
+
+
 def test_six_bodies_count_up_into_the_thoracic_spine() -> None:
     body, sac = spine(6, gap=6)
     result = name_levels(clean_instances(body, sac, SPACING))

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-from modicmap.labels import SACRUM_CODE, codes_from_sacrum, vertebra_name
+from modicmap.labels import SACRUM_CODE, codes_from_sacrum, vertebra_code, vertebra_name
 from modicmap.vertebrae.postprocess import Instances, label_centroids
 from modicmap.vertebrae.result import VertebraeResult, VertebralBody
+
+logger = logging.getLogger(__name__)
 
 NO_SACRUM = (
     "no sacrum in view: level names are counted from the lowest body, assumed to be L5; "
     "check them before trusting any per-level result"
 )
+
+#: the top body is worth a warning when cut by the image's top only from L1 down
+FIRST_LUMBAR_CODE = vertebra_code("L1")
 
 MISSED_ABOVE_SACRUM = (
     "the sacrum lies far below the lowest body found: one body between them seems missed, "
@@ -67,7 +74,11 @@ def name_levels(instances: Instances) -> VertebraeResult:
         )
     top = [b for b in bodies if b.code != SACRUM_CODE]
     if top and (labels[:, :2, :] == top[0].code).any():
-        warnings.append(
-            f"{top[0].name} touches the top of the image: it may be only partly visible"
-        )
+        message = f"{top[0].name} touches the top of the image: it may be only partly visible"
+        # a lumbar body cut by the field of view is worth a look; a thoracic one is the
+        # usual edge of a lumbar series (46 of 114 SPIDER pairs) and changes no level name
+        if top[0].code >= FIRST_LUMBAR_CODE:
+            warnings.append(message)
+        else:
+            logger.info("%s", message)
     return VertebraeResult(labels=labels, bodies=tuple(bodies), warnings=tuple(warnings))

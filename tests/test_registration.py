@@ -156,3 +156,45 @@ def test_a_three_slice_volume_registers() -> None:
     result = register_rigid(fixed, _displaced(fixed, truth), FAST)
     assert result.dimension == 3
     assert result.metric_final <= result.metric_initial
+
+
+def test_edges_tell_a_true_pair_from_other_anatomy() -> None:
+    """Mutual information "aligns" any two images; the edges of another anatomy do not fall
+    on the T1's, and a registration whose other checks pass then warns."""
+    from dataclasses import replace
+
+    from scipy import ndimage
+
+    from modicmap.registration.rigid import _quality_warnings, edge_correlation
+
+    fixed = blob_volume()
+    truth = sitk.Euler3DTransform()
+    truth.SetTranslation((2.0, -3.0, 1.0))
+    same = register_rigid(fixed, _displaced(fixed, truth), FAST)
+    assert same.edge_correlation is not None and same.edge_correlation > 0.5
+    assert same.to_json()["edge_correlation"] == round(same.edge_correlation, 4)
+    noise = np.random.default_rng(1).random(sitk.GetArrayFromImage(fixed).shape)
+    other = sitk.GetImageFromArray((50 + 50 * ndimage.gaussian_filter(noise, 2.0)).astype("f4"))
+    other.CopyInformation(fixed)  # tissue everywhere, edges elsewhere
+    unrelated = edge_correlation(fixed, other, sitk.Euler3DTransform())
+    assert unrelated < 0.15
+    warnings = _quality_warnings(
+        fixed, fixed, replace(same, edge_correlation=unrelated), RegistrationSettings()
+    )
+    assert any("does not show the T1's edges" in w for w in warnings)
+    assert _quality_warnings(fixed, fixed, same, RegistrationSettings()) == ()
+
+
+@pytest.mark.real
+def test_another_patients_t2_is_flagged_and_its_evidence_unread(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """SPIDER 4's T1 with patient 96's T2 (a cohort row off by one): no other registration
+    check fires; the edges do, and the run reads no T2 evidence."""
+    images = shared_data / "spider-midsag" / "images"
+    out = tmp_path / "mixed"
+    argv = ["run", "--t1", str(images / "4_t1.nii.gz"), "--t2", str(images / "96_t2.nii.gz")]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [w for w in summary["registration"]["warnings"] if "edges" in w]
+    assert all(level["disc_t2_ratio"] is None for level in summary["levels"])

@@ -44,6 +44,8 @@ class RegistrationResult:
     stop_condition: str
     seconds: float
     warnings: tuple[str, ...] = ()
+    #: correlation of the T1's and the registered T2's edges (None: not measured)
+    edge_correlation: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,5 +60,8 @@ class RegistrationResult:
             "iterations": self.iterations,
             "stop_condition": self.stop_condition,
             "seconds": round(self.seconds, 3),
+            "edge_correlation": None
+            if self.edge_correlation is None
+            else round(self.edge_correlation, 4),
             "warnings": list(self.warnings),
         }

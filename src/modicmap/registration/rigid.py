@@ -301,10 +301,11 @@ def _register(
     return replace(result, warnings=warnings)
 
 
-#: the moving image's tissue: voxels above this share of its 99th percentile
+#: an image's tissue: voxels above this share of its 99th percentile (air is near 0)
 TISSUE_FRACTION = 0.05
 #: edges are compared this far inside both images' tissue (field-of-view borders are edges)
 EDGE_MARGIN_MM = 3.0
+#: at most this many voxels enter the correlation (every k-th one)
 EDGE_SAMPLES = 100_000
 #: in-plane Gaussian (mm) before the gradients: without it noisy series score near 0
 EDGE_SMOOTHING_MM = 2.0

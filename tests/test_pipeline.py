@@ -112,6 +112,8 @@ def test_report_is_self_contained(nifti_run: tuple[Path, Path]) -> None:
     summary = json.loads((nifti_run[0] / "summary.json").read_text())
     for warning in summary["warnings"]:
         assert html.escape(warning) in page
+    edges = summary["registration"]["edge_correlation"]
+    assert f"T1/T2 edge correlation {edges:.2f}" in page
 
 
 def test_dicom_run_writes_a_seg_without_phi(dicom_study: Path, tmp_path: Path) -> None:

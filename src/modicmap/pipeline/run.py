@@ -97,7 +97,8 @@ def run_study(
     spacing = study.spacing_zyx
     t1_arr = study.t1_array
     t2_arr = study.t2_array
-    if not registration_json.get("warnings"):  # else the T2 may show other anatomy
+    t2_unreliable = bool(registration_json.get("warnings"))  # it may show other anatomy
+    if not t2_unreliable:
         swapped = swapped_warning(t1_arr, t2_arr, vertebrae.labels, spacing)
         if swapped:
             warnings.append(swapped)
@@ -139,7 +140,7 @@ def run_study(
             disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
             band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, regions=regions),
         )
-        if registration_json.get("warnings"):
+        if t2_unreliable:
             evidence = without_t2(evidence)
         if level_model is not None:
             levels, evidence = apply_level_model(level_model, levels, evidence, endplates)

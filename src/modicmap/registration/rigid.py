@@ -294,8 +294,10 @@ def _register(
         _, result = _register_2d(fixed, moving, settings)
     else:
         _, result = _register_3d(fixed, moving, settings)
-    result = replace(result, edge_correlation=edge_correlation(fixed, moving, result.transform))
-    warnings = _quality_warnings(fixed, moving, result, settings)
+    fixed_fg = foreground_mask(fixed)  # shared by the edge and the coverage checks
+    edges = edge_correlation(fixed, moving, result.transform, fixed_foreground=fixed_fg)
+    result = replace(result, edge_correlation=edges)
+    warnings = _quality_warnings(fixed, moving, result, settings, fixed_foreground=fixed_fg)
     for message in warnings:
         logger.warning("registration: %s", message)
     return replace(result, warnings=warnings)
@@ -321,6 +323,11 @@ def _foreground(image: sitk.Image) -> sitk.Image:
     return sitk.OtsuThreshold(image, 0, 1)
 
 
+def foreground_mask(image: sitk.Image) -> np.ndarray:
+    """The image's Otsu foreground as a boolean array ``[z, y, x]``."""
+    return sitk.GetArrayFromImage(_foreground(image)).astype(bool)
+
+
 def _tissue(image: sitk.Image) -> sitk.Image:
     """Every voxel with signal above the air. Not Otsu: on a fat-suppressed second sequence
     (TIRM, STIR) Otsu keeps only fluid, and a correctly registered pair (lumbar-vb AKs,
@@ -329,9 +336,16 @@ def _tissue(image: sitk.Image) -> sitk.Image:
     return sitk.BinaryThreshold(image, level, float("inf"), 1, 0)
 
 
-def overlap_fraction(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
-    """Share of the fixed image's foreground (Otsu) where the moved image has tissue."""
-    fixed_fg = sitk.GetArrayViewFromImage(_foreground(fixed)).astype(bool)
+def overlap_fraction(
+    fixed: sitk.Image,
+    moving: sitk.Image,
+    transform: sitk.Transform,
+    *,
+    fixed_foreground: np.ndarray | None = None,
+) -> float:
+    """Share of the fixed image's foreground (Otsu; ``fixed_foreground`` when the caller has
+    it) where the moved image has tissue."""
+    fixed_fg = foreground_mask(fixed) if fixed_foreground is None else fixed_foreground
     moved_fg = sitk.Resample(
         _tissue(moving), fixed, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
     )
@@ -341,7 +355,13 @@ def overlap_fraction(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Tran
     return float((fixed_fg & moved).sum() / fixed_fg.sum())
 
 
-def edge_correlation(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
+def edge_correlation(
+    fixed: sitk.Image,
+    moving: sitk.Image,
+    transform: sitk.Transform,
+    *,
+    fixed_foreground: np.ndarray | None = None,
+) -> float:
     """Correlation of the in-plane gradient magnitudes of the fixed image and the
     moved image, inside the fixed foreground that the moved image covers, kept away from
     either image's border (0 without overlap).
@@ -355,7 +375,7 @@ def edge_correlation(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Tran
 
     moved = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     inside = (
-        sitk.GetArrayFromImage(_foreground(fixed)).astype(bool)
+        (foreground_mask(fixed) if fixed_foreground is None else fixed_foreground)
         & sitk.GetArrayFromImage(_tissue(fixed)).astype(bool)
         & sitk.GetArrayFromImage(_tissue(moved)).astype(bool)
     )
@@ -384,6 +404,8 @@ def _quality_warnings(
     moving: sitk.Image,
     result: RegistrationResult,
     settings: RegistrationSettings,
+    *,
+    fixed_foreground: np.ndarray | None = None,
 ) -> tuple[str, ...]:
     warnings: list[str] = []
     if result.metric_final > result.metric_initial + 0.005:
@@ -402,7 +424,7 @@ def _quality_warnings(
     low, high = settings.scale_range
     if not low <= result.scale <= high:
         warnings.append(f"scale {result.scale:.3f} is outside the plausible {low}-{high}")
-    overlap = overlap_fraction(fixed, moving, result.transform)
+    overlap = overlap_fraction(fixed, moving, result.transform, fixed_foreground=fixed_foreground)
     if overlap < 0.5:
         warnings.append(f"the registered T2 covers only {overlap:.0%} of the T1's foreground")
     elif result.edge_correlation is not None and result.edge_correlation < MIN_EDGE_CORRELATION:

@@ -15,6 +15,7 @@ from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.grading.typing import Centroids
 from modicmap.labels import vertebra_name
 from modicmap.lesions.zscore import ZScoreMaps
+from modicmap.registration.rigid import MIN_EDGE_CORRELATION
 
 #: Modic type colours used in every figure and table (type 1 red, 2 yellow, 3 blue)
 TYPE_COLOURS = {1: (0.90, 0.16, 0.16), 2: (0.98, 0.80, 0.10), 3: (0.20, 0.45, 0.95)}
@@ -259,8 +260,8 @@ def _registration_text(registration: dict[str, Any]) -> str:
     edges = registration.get("edge_correlation")
     if edges is not None:
         text += (
-            f"; T1/T2 edge correlation {edges:.2f} (true SPIDER pairs 0.19-0.87, "
-            "another patient's T2 mostly below 0.15)"
+            f"; T1/T2 edge correlation {edges:.2f} (below {MIN_EDGE_CORRELATION} the "
+            "registration warns that the T2 may show other anatomy)"
         )
     return text + "."
 

@@ -23,6 +23,7 @@ import argparse
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,15 @@ from modicmap.grading.level_model import (
     apply_level_model,
     fit_level_model,
 )
+from modicmap.grading.level_network import LevelNetScore, LevelNetSpec, score_patches
+from modicmap.grading.level_training import (
+    LevelTrainSettings,
+    fit_with_network,
+    level_data,
+    run_patches,
+)
 from modicmap.grading.tables import read_endplates_csv, read_levels_csv, write_levels_csv
+from modicmap.labels import vertebra_code
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -54,14 +63,31 @@ def _training_levels(
     return evidence, np.array(truth)
 
 
-def regrade(run: Path, out: Path, model: LevelModel) -> None:
+def level_evidence_with(
+    evidence: list[LevelEvidence], scores: dict[tuple[int, int], LevelNetScore]
+) -> list[LevelEvidence]:
+    out = []
+    for item in evidence:
+        upper, lower = item.level.split("-")
+        score = scores.get((vertebra_code(upper), vertebra_code(lower)))
+        out.append(
+            item
+            if score is None
+            else replace(item, level_net_logit=score.logit, pfirrmann_estimate=score.pfirrmann)
+        )
+    return out
+
+
+def regrade(
+    run: Path, out: Path, model: LevelModel, evidence: list[LevelEvidence] | None = None
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for item in run.iterdir():
         target = out / item.name
         if item.name not in ("levels.csv", "summary.json") and not target.exists():
             target.symlink_to(item.resolve())
     levels = read_levels_csv(run / "levels.csv")
-    evidence = read_level_evidence(run)
+    evidence = read_level_evidence(run) if evidence is None else evidence
     graded, updated = apply_level_model(
         model, levels, evidence, read_endplates_csv(run / "endplates.csv")
     )
@@ -101,35 +127,66 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--json", type=Path, default=None, help="spider_levels_eval.py --json")
     parser.add_argument("--record-in", type=Path, default=None, metavar="BUNDLE_DIR")
+    parser.add_argument(
+        "--level-network",
+        action="store_true",
+        help="also train a level network per fold (`train levels`: its own inner folds for "
+        "the level model's out-of-fold logits) on the other folds' runs",
+    )
+    parser.add_argument("--out-name", default="level_model_runs", help="folder under --work")
     args = parser.parse_args()
     folds = json.loads((args.work / "folds.json").read_text())
     gradings = read_gradings(args.data / "spider-midsag" / "gradings.csv")
     runs = args.work / "test_runs"
-    out = args.work / "level_model_runs"
+    out = args.work / args.out_name
     models = []
+    images = args.data / "spider-midsag" / "images"
+    data = None
+    if args.level_network:
+        cohort = args.work / "cohort_all.csv"
+        with cohort.open("w") as handle:
+            handle.write("study_id,t1,t2\n")
+            for pid in sorted({p for fold in folds for p in fold}, key=int):
+                handle.write(f"{pid},{images / f'{pid}_t1.nii.gz'},{images / f'{pid}_t2.nii.gz'}\n")
+        data = level_data(cohort, runs, args.data / "spider-midsag" / "gradings.csv")
     for f, patients in enumerate(folds):
         others = [p for g, fold in enumerate(folds) if g != f for p in fold]
-        evidence, truth = _training_levels(runs, others, gradings)
-        model = fit_level_model(
-            evidence, truth, source=f"fold {f}: fitted on the other folds' {len(truth)} levels"
-        )
+        network = None
+        if data is not None:
+            rows = np.flatnonzero([p not in patients for p in data.patients])
+            network, _, model, metrics = fit_with_network(
+                data.subset(rows), LevelTrainSettings(seed=f), LevelNetSpec()
+            )
+            print(f"fold {f}: level network {metrics}", flush=True)
+        else:
+            evidence, truth = _training_levels(runs, others, gradings)
+            model = fit_level_model(
+                evidence, truth, source=f"fold {f}: fitted on the other folds' {len(truth)} levels"
+            )
         models.append({"fold": f, **model.to_json()})
         for pid in patients:
-            if (runs / pid / "levels.csv").is_file():
-                regrade(runs / pid, out / pid, model)
+            if not (runs / pid / "levels.csv").is_file():
+                continue
+            evidence = None
+            if network is not None:  # the network's scores, as `run` adds them
+                patches, evidence, warned = run_patches(images / f"{pid}_t1.nii.gz", runs / pid)
+                scores = {} if warned else score_patches(network, patches)
+                evidence = level_evidence_with(evidence, scores)
+            regrade(runs / pid, out / pid, model, evidence)
         print(
             f"fold {f}: {len(truth)} training levels, threshold {model.threshold:.3f}, "
             "coefficients " + " ".join(f"{c:+.2f}" for c in model.coefficients),
             flush=True,
         )
-    (args.work / "level_models.json").write_text(json.dumps(models, indent=2) + "\n")
+    (args.work / f"{args.out_name}_models.json").write_text(json.dumps(models, indent=2) + "\n")
     exe = Path(sys.executable).with_name("modicmap")
     gradings_csv = args.data / "spider-midsag" / "gradings.csv"
     evaluate = [str(exe), "evaluate", "--runs", str(out), "--gradings", str(gradings_csv)]
-    evaluate += ["--out", str(args.work / "evaluation_level_model"), "--force"]
+    evaluation = args.work / f"evaluation_{args.out_name}"
+    evaluate += ["--out", str(evaluation), "--force"]
     subprocess.run(evaluate, check=True)
     if args.record_in is not None:
-        record(args.record_in, args.work / "evaluation_level_model" / "metrics.json", len(folds))
+        record(args.record_in, evaluation / "metrics.json", len(folds))
     command = [sys.executable, str(Path(__file__).with_name("spider_levels_eval.py"))]
     command += ["--runs", str(out), "--folds", str(args.work / "folds.json")]
     command += ["--data", str(args.data)]

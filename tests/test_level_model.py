@@ -14,6 +14,7 @@ from modicmap.grading.discs import disc_core, disc_region, disc_signals
 from modicmap.grading.level_model import (
     FALLBACK_TYPE,
     FEATURES,
+    WITHOUT_NETWORK,
     LevelEvidence,
     LevelModel,
     apply_level_model,
@@ -113,9 +114,12 @@ def test_the_level_model_learns_that_dark_discs_carry_modic() -> None:
 
 
 def test_a_level_model_with_other_features_is_refused() -> None:
-    data = LevelModel((0.0,) * len(FEATURES), 0.0, 0.5, (0.0,) * 4).to_json()
+    data = LevelModel((0.0,) * len(WITHOUT_NETWORK), 0.0, 0.5, (0.0,) * 4).to_json()
     data["features"] = ["marrow"]
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="one coefficient per feature"):
+        LevelModel.from_json(data)
+    data["features"] = [*WITHOUT_NETWORK[:-1], "disc_height"]
+    with pytest.raises(ValueError, match="not among"):
         LevelModel.from_json(data)
 
 
@@ -139,8 +143,8 @@ def test_applied_levels_keep_the_endplate_grades_and_take_their_type_from_voxels
         _endplate("S1", "superior", 0, (0.0, 0.0, 0.0)),
     ]
     # a model that grades every level (intercept 10) and one that grades none
-    always = LevelModel((0.0,) * len(FEATURES), 10.0, 0.5, (0.0,) * 4)
-    never = LevelModel((0.0,) * len(FEATURES), -10.0, 0.5, (0.0,) * 4)
+    always = LevelModel((0.0,) * len(WITHOUT_NETWORK), 10.0, 0.5, (0.0,) * 4)
+    never = LevelModel((0.0,) * len(WITHOUT_NETWORK), -10.0, 0.5, (0.0,) * 4)
     evidence = level_evidence(levels, {}, {})
     graded, updated = apply_level_model(always, levels, evidence, endplates)
     assert [g.modic for g in graded] == [1, 3], "type 1: largest voxel share; 3: graded endplate"
@@ -219,7 +223,7 @@ def test_run_writes_the_level_evidence_and_grades_levels_with_the_bundles_model(
 
     study = synthesize_study(11, SynthOptions(slices=5, matrix=160, lesion_rate=0.0))
     t1, t2 = write_study(study, tmp_path / "s")
-    always = LevelModel((0.0,) * len(FEATURES), 10.0, 0.5, (0.0,) * 4, source="test")
+    always = LevelModel((0.0,) * len(WITHOUT_NETWORK), 10.0, 0.5, (0.0,) * 4, source="test")
     base = load_bundle(None)
     assert base.has("level_model"), "the default bundle grades levels with its level model"
     bundles = {

@@ -1,4 +1,4 @@
-"""``modicmap train``: train the models of a bundle (``vertebrae`` or ``lesions``)."""
+"""``modicmap train``: train the models of a bundle (``vertebrae``, ``lesions``, ``levels``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 from modicmap.cli import common
 
-HELP = "Train a model: `train vertebrae ...` or `train lesions ...`."
+HELP = "Train a model: `train vertebrae ...`, `train lesions ...` or `train levels ...`."
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +34,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lesion_training.add_arguments(lesions)
     common.add_quiet(lesions)
     lesions.set_defaults(handler=_run_lesions)
+    from modicmap.grading import level_training
+
+    levels = models.add_parser(
+        "levels",
+        help="the level network and level model, from graded `run` outputs",
+        description=(level_training.__doc__ or "").strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    level_training.add_arguments(levels)
+    common.add_quiet(levels)
+    levels.set_defaults(handler=_run_levels)
 
 
 def _run_vertebrae(args: argparse.Namespace) -> int:
@@ -44,5 +55,11 @@ def _run_vertebrae(args: argparse.Namespace) -> int:
 
 def _run_lesions(args: argparse.Namespace) -> int:
     from modicmap.lesions.training import run_from_args
+
+    return run_from_args(args)
+
+
+def _run_levels(args: argparse.Namespace) -> int:
+    from modicmap.grading.level_training import run_from_args
 
     return run_from_args(args)

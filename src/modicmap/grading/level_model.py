@@ -11,15 +11,20 @@ on
   marrow (:mod:`modicmap.grading.discs`);
 * ``band_t1``, ``band_t2``: the 90th percentile of the T1 and T2 z-scores in the level's
   endplate bands, the larger of the two (:mod:`modicmap.grading.bands`);
+* ``level_net``: the level network's logit (:mod:`modicmap.grading.level_network`: a small
+  CNN on the patch of disc and endplates, trained on per-level gradings), when the bundle
+  has one;
 * ``level_1`` .. ``level_5``: the level's ``index_from_sacrum`` (L5-S1 .. L1-L2) one-hot,
   higher levels all zero;
 
 (a signal that cannot be read, or a T2 signal when the registration warned, takes the
 fitting levels' mean)
 
-fitted by ``modicmap calibrate --level-model`` on `run` outputs of patients with per-level
-gradings. A level is graded when the model's probability reaches its threshold (Youden's J
-on the fitting levels). Strong marrow evidence is never overruled by a healthy-looking disc
+fitted by ``modicmap calibrate --level-model`` (or, with a level network, ``modicmap train
+levels``) on `run` outputs of patients with per-level gradings. A model uses the FEATURES it
+lists in its JSON (bundles before the level network list all but ``level_net``). A level is
+graded when the model's probability reaches its threshold (Youden's J on the fitting
+levels). Strong marrow evidence is never overruled by a healthy-looking disc
 or a high level: when the marrow probability reaches ``marrow_override`` (the marrow
 probability that only ``1 - OVERRIDE_SPECIFICITY`` of the fitting levels graded "none"
 reach), the level's probability is at least its marrow probability. Its type comes from
@@ -39,6 +44,7 @@ import numpy as np
 from modicmap.grading.bands import BandSignal
 from modicmap.grading.discs import DiscSignal
 from modicmap.grading.grade import level_type
+from modicmap.grading.level_network import LevelNetScore
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.labels import vertebra_code
 
@@ -48,6 +54,7 @@ FEATURES = (
     "disc_t2",
     "band_t1",
     "band_t2",
+    "level_net",
     "level_1",
     "level_2",
     "level_3",
@@ -55,8 +62,10 @@ FEATURES = (
     "level_5",
 )
 #: the columns of FEATURES that may be missing (NaN) and take the fitting mean
-SIGNALS = (1, 2, 3, 4)
+SIGNALS = (1, 2, 3, 4, 5)
 _LEVEL_0 = len(FEATURES) - 6  # column of level_1 is _LEVEL_0 + 1
+#: the features of level models fitted without a level network
+WITHOUT_NETWORK = tuple(f for f in FEATURES if f != "level_net")
 #: the type given to a level graded with no voxel passing the map's threshold
 FALLBACK_TYPE = 2
 #: share of the fitting levels graded "none" whose marrow evidence stays below the override
@@ -77,6 +86,8 @@ class LevelEvidence:
     band_t1_p90: float | None
     band_t2_p90: float | None
     probability: float
+    level_net_logit: float | None = None  # the level network's, when the bundle has one
+    pfirrmann_estimate: float | None = None  # the level network's estimate of the disc's grade
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,21 +107,48 @@ class LevelEvidence:
             band_t1_p90=signal("band_t1_p90"),
             band_t2_p90=signal("band_t2_p90"),
             probability=float(data["probability"]),
+            level_net_logit=signal("level_net_logit"),
+            pfirrmann_estimate=signal("pfirrmann_estimate"),
         )
 
 
 @dataclass(frozen=True)
 class LevelModel:
-    coefficients: tuple[float, ...]  # one per FEATURES entry
+    coefficients: tuple[float, ...]  # one per entry of ``features``
     intercept: float
     threshold: float  # graded when probability >= threshold
-    signal_means: tuple[float, ...]  # the SIGNALS columns' fitting means, for unread ones
+    signal_means: tuple[float, ...]  # fitting means of its signal features, for unread ones
     marrow_override: float = 1.0  # marrow probability from which the marrow alone decides
     source: str = ""
+    features: tuple[str, ...] = WITHOUT_NETWORK  # the FEATURES it uses, in FEATURES' order
+
+    def __post_init__(self) -> None:
+        if [f for f in FEATURES if f in self.features] != list(self.features):
+            raise ValueError(f"level model features {list(self.features)} not among {FEATURES}")
+        if "marrow" not in self.features:
+            raise ValueError("a level model needs the 'marrow' feature")
+        if len(self.coefficients) != len(self.features):
+            raise ValueError("one coefficient per feature is needed")
+        if len(self.signal_means) != len(self.signal_columns):
+            raise ValueError("one mean per signal feature is needed")
+
+    @property
+    def columns(self) -> list[int]:
+        """Its features' columns in a FEATURES row."""
+        return [FEATURES.index(f) for f in self.features]
+
+    @property
+    def signal_columns(self) -> list[int]:
+        """Its features' columns (in its own order) that may be unread."""
+        return [i for i, c in enumerate(self.columns) if c in SIGNALS]
+
+    @property
+    def uses_network(self) -> bool:
+        return "level_net" in self.features
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "features": list(FEATURES),
+            "features": list(self.features),
             "coefficients": list(self.coefficients),
             "intercept": self.intercept,
             "threshold": self.threshold,
@@ -121,8 +159,6 @@ class LevelModel:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LevelModel:
-        if list(data.get("features", [])) != list(FEATURES):
-            raise ValueError(f"level model features {data.get('features')} != {list(FEATURES)}")
         return cls(
             coefficients=tuple(float(c) for c in data["coefficients"]),
             intercept=float(data["intercept"]),
@@ -130,23 +166,25 @@ class LevelModel:
             signal_means=tuple(float(m) for m in data["signal_means"]),
             marrow_override=float(data.get("marrow_override", 1.0)),
             source=str(data.get("source", "")),
+            features=tuple(str(f) for f in data["features"]),
         )
 
     def probability(self, features: np.ndarray, *, override: bool = True) -> np.ndarray:
         """The levels' probabilities (rows of FEATURES); ``override``: lifted to the marrow
         probability where that reaches ``marrow_override``."""
-        x = _impute(np.atleast_2d(features), self.signal_means)
+        x = np.atleast_2d(features)[:, self.columns]
+        x = _impute(x, self.signal_columns, self.signal_means)
         z = x @ np.asarray(self.coefficients) + self.intercept
         p = 1.0 / (1.0 + np.exp(-z))
         if not override:
             return p
-        marrow = 1.0 / (1.0 + np.exp(-x[:, 0]))
+        marrow = 1.0 / (1.0 + np.exp(-x[:, self.features.index("marrow")]))
         return np.where(marrow >= self.marrow_override, np.maximum(p, marrow), p)
 
 
-def _impute(x: np.ndarray, means: tuple[float, ...]) -> np.ndarray:
+def _impute(x: np.ndarray, columns: list[int], means: tuple[float, ...]) -> np.ndarray:
     x = x.copy()
-    for column, mean in zip(SIGNALS, means, strict=True):
+    for column, mean in zip(columns, means, strict=True):
         x[:, column] = np.where(np.isnan(x[:, column]), mean, x[:, column])
     return x
 
@@ -163,6 +201,7 @@ def feature_row(
     disc_t2: float | None = None,
     band_t1: float | None = None,
     band_t2: float | None = None,
+    level_net: float | None = None,
 ) -> np.ndarray:
     """One level's FEATURES (NaN for a signal that could not be read)."""
     p = float(np.clip(marrow_probability, _EPS_P, 1 - _EPS_P))
@@ -171,6 +210,7 @@ def feature_row(
     row[1], row[2] = _log_ratio(disc_t1), _log_ratio(disc_t2)
     row[3] = np.nan if band_t1 is None else band_t1
     row[4] = np.nan if band_t2 is None else band_t2
+    row[5] = np.nan if level_net is None else level_net
     row[_LEVEL_0 + 1 :] = 0.0
     if 1 <= index <= 5:
         row[_LEVEL_0 + index] = 1.0
@@ -186,6 +226,7 @@ def evidence_features(evidence: list[LevelEvidence]) -> np.ndarray:
             disc_t2=e.disc_t2_ratio,
             band_t1=e.band_t1_p90,
             band_t2=e.band_t2_p90,
+            level_net=e.level_net_logit,
         )
         for e in evidence
     ]
@@ -193,20 +234,26 @@ def evidence_features(evidence: list[LevelEvidence]) -> np.ndarray:
 
 
 def fit_level_model(
-    evidence: list[LevelEvidence], truth: np.ndarray, *, source: str = ""
+    evidence: list[LevelEvidence],
+    truth: np.ndarray,
+    *,
+    source: str = "",
+    features: tuple[str, ...] = WITHOUT_NETWORK,
 ) -> LevelModel:
-    """Logistic regression (L2, C = 1) of ``truth`` (any Modic) on the levels' features;
+    """Logistic regression (L2, C = 1) of ``truth`` (any Modic) on the levels' ``features``;
     threshold by Youden's J and the marrow override (``OVERRIDE_SPECIFICITY``) on the same
     levels."""
     from sklearn.linear_model import LogisticRegression
 
     from modicmap.evaluation.calibration import youden_threshold
 
-    x = evidence_features(evidence)
+    columns = [FEATURES.index(f) for f in features]
+    x = evidence_features(evidence)[:, columns]
+    signals = [i for i, c in enumerate(columns) if c in SIGNALS]
     means = tuple(
-        float(np.nanmean(x[:, c])) if np.isfinite(x[:, c]).any() else 0.0 for c in SIGNALS
+        float(np.nanmean(x[:, c])) if np.isfinite(x[:, c]).any() else 0.0 for c in signals
     )
-    x = _impute(x, means)
+    x = _impute(x, signals, means)
     truth = np.asarray(truth, bool)
     fit = LogisticRegression(C=1.0, max_iter=1000).fit(x, truth)
     model = LevelModel(
@@ -215,8 +262,10 @@ def fit_level_model(
         threshold=0.5,
         signal_means=means,
         source=source,
+        features=tuple(features),
     )
-    choice = youden_threshold(truth, model.probability(x, override=False), strict=False)
+    full = evidence_features(evidence)
+    choice = youden_threshold(truth, model.probability(full, override=False), strict=False)
     marrow = np.array([e.marrow_probability for e in evidence])
     override = float(np.quantile(marrow[~truth], OVERRIDE_SPECIFICITY)) if (~truth).any() else 1.0
     return replace(model, threshold=choice.threshold, marrow_override=override)
@@ -226,12 +275,14 @@ def level_evidence(
     levels: list[LevelGrade],
     discs: dict[tuple[int, int], DiscSignal],
     bands: dict[tuple[int, int], BandSignal],
+    network: dict[tuple[int, int], LevelNetScore] | None = None,
 ) -> list[LevelEvidence]:
     """The evidence of every level (``probability`` = the level's marrow probability)."""
     out = []
     for level in levels:
         key = (vertebra_code(level.upper_vertebra), vertebra_code(level.lower_vertebra))
         disc, band = discs.get(key), bands.get(key)
+        score = (network or {}).get(key)
         out.append(
             LevelEvidence(
                 level=level.level,
@@ -244,6 +295,8 @@ def level_evidence(
                 band_t1_p90=None if band is None else round(band.t1_p90, 6),
                 band_t2_p90=None if band is None else round(band.t2_p90, 6),
                 probability=level.probability,
+                level_net_logit=None if score is None else round(score.logit, 6),
+                pfirrmann_estimate=None if score is None else round(score.pfirrmann, 3),
             )
         )
     return out
@@ -251,8 +304,14 @@ def level_evidence(
 
 def without_t2(evidence: list[LevelEvidence]) -> list[LevelEvidence]:
     """The evidence with its T2 signals unread (a registration that warned: the T2 may show
-    other anatomy); the level model then takes their fitting means."""
-    return [replace(e, disc_t2_ratio=None, band_t2_p90=None) for e in evidence]
+    other anatomy); the level model then takes their fitting means. The level network reads
+    the T2 too, so its outputs go as well."""
+    return [
+        replace(
+            e, disc_t2_ratio=None, band_t2_p90=None, level_net_logit=None, pfirrmann_estimate=None
+        )
+        for e in evidence
+    ]
 
 
 def _voxel_type(level: LevelGrade, endplates: dict[tuple[str, str], EndplateGrade]) -> int:

@@ -21,12 +21,15 @@ from modicmap.grading.bands import band_signals
 from modicmap.grading.discs import disc_signals
 from modicmap.grading.endplates import endplate_regions
 from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels, grading_rule
+from modicmap.grading.level_crops import level_patches
 from modicmap.grading.level_model import (
     LevelModel,
     apply_level_model,
     level_evidence,
     without_t2,
 )
+from modicmap.grading.level_network import SECTION as LEVEL_NETWORK
+from modicmap.grading.level_network import LevelNetSpec, score_levels
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
 from modicmap.io.image import LoadedImage
@@ -135,10 +138,20 @@ def run_study(
         )
         levels = grade_levels(endplates, [b.code for b in vertebrae.bodies])
         pairs = [(vertebra_code(r.upper_vertebra), vertebra_code(r.lower_vertebra)) for r in levels]
+        network_scores = (
+            score_levels(
+                bundle,
+                level_patches(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
+                options.device,
+            )
+            if level_model is not None and level_model.uses_network and not t2_unreliable
+            else None
+        )
         evidence = level_evidence(
             levels,
             disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
             band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, regions=regions),
+            network_scores,
         )
         if t2_unreliable:
             evidence = without_t2(evidence)
@@ -209,11 +222,19 @@ def _level_model(bundle: ModelBundle) -> LevelModel | None:
     if not bundle.has("level_model"):
         return None
     try:
-        return LevelModel.from_json(bundle.section("level_model"))
+        model = LevelModel.from_json(bundle.section("level_model"))
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(
             bundle.folder / "modicmap.json", f"bad level_model section ({exc})"
         ) from None
+    if model.uses_network:
+        try:
+            LevelNetSpec.from_json(bundle.section(LEVEL_NETWORK))
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                bundle.folder / "modicmap.json", f"bad {LEVEL_NETWORK} section ({exc})"
+            ) from None
+    return model
 
 
 def _describe(image: LoadedImage, include_phi: bool) -> dict[str, object]:

@@ -1,0 +1,441 @@
+"""``modicmap train levels``: the level network and the level model, from graded `run` outputs.
+
+Data: a cohort CSV (``study_id,t1,t2``, as ``batch`` reads it), the ``batch`` output folder
+of that cohort (each study's ``vertebrae.nii.gz`` and ``t2_registered.nii.gz`` are read
+from it) and per-level gradings in SPIDER's format (``Patient`` = study_id, ``IVD label``
+1 = lowest disc, ``Modic``; an optional ``Pfirrman grade`` or ``Pfirrmann grade`` column
+is learned as a second target). Runs whose registration warned are left out (their T2 may
+show other anatomy).
+
+Training: one patch per level and slice (:mod:`modicmap.grading.level_crops`); loss
+binary cross-entropy of "any Modic" plus ``pfirrmann_weight`` times a smooth-L1 loss of
+the Pfirrmann grade; AdamW with a one-cycle learning rate; augmentation by small random
+rotations, scalings and shifts and a random gain per channel; a fixed number of epochs
+(no early stopping: there is no validation split to spare at a few hundred levels).
+The level model needs the network's logit on levels the network never saw, so the
+studies are split into ``folds`` by patient: each fold's logits come from a network
+trained on the other folds, the level model (:mod:`modicmap.grading.level_model`) is
+fitted on those out-of-fold logits and the runs' other evidence, and the shipped network
+is then trained on all studies. The bundle records the command, the data, the settings
+and the out-of-fold metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from modicmap.errors import InputError
+from modicmap.grading.level_crops import level_patches
+from modicmap.grading.level_model import (
+    FEATURES,
+    LevelEvidence,
+    LevelModel,
+    fit_level_model,
+)
+from modicmap.grading.level_network import (
+    PFIRRMANN_CENTRE,
+    SECTION,
+    LevelNetScore,
+    LevelNetSpec,
+    build_level_network,
+    network_outputs,
+)
+from modicmap.labels import vertebra_code
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LevelTrainSettings:
+    epochs: int = 25
+    batch_size: int = 32
+    learning_rate: float = 2e-3  # peak of the one-cycle schedule
+    weight_decay: float = 1e-3
+    pfirrmann_weight: float = 0.3
+    folds: int = 5
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class LevelData:
+    """Graded levels of many runs: patches, targets and the runs' other evidence."""
+
+    patches: np.ndarray  # float32 arr[n_patches, 2, S, S]
+    level_of_patch: np.ndarray  # int arr[n_patches]: row in the per-level arrays below
+    modic: np.ndarray  # bool arr[n_levels]: any Modic change
+    pfirrmann: np.ndarray  # float arr[n_levels], NaN where not graded
+    patients: tuple[str, ...]  # per level
+    evidence: tuple[LevelEvidence, ...]  # per level, from the run's summary.json
+
+    def patch_rows(self, levels: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.level_of_patch, levels))
+
+    def subset(self, levels: np.ndarray) -> LevelData:
+        """The given levels (rows), renumbered from 0."""
+        levels = np.asarray(levels)
+        rows = self.patch_rows(levels)
+        renumber = {int(old): new for new, old in enumerate(levels)}
+        return LevelData(
+            patches=self.patches[rows],
+            level_of_patch=np.array([renumber[int(i)] for i in self.level_of_patch[rows]]),
+            modic=self.modic[levels],
+            pfirrmann=self.pfirrmann[levels],
+            patients=tuple(self.patients[i] for i in levels),
+            evidence=tuple(self.evidence[i] for i in levels),
+        )
+
+
+def read_level_gradings(path: Path) -> dict[tuple[str, int], tuple[int, float]]:
+    """(patient, IVD label) -> (Modic, Pfirrmann grade or NaN)."""
+    if not path.is_file():
+        raise InputError(path, "does not exist")
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = reader.fieldnames or []
+        missing = {"Patient", "IVD label", "Modic"} - set(fields)
+        if missing:
+            raise InputError(path, f"missing column(s) {sorted(missing)} (SPIDER format)")
+        pf = next((f for f in ("Pfirrmann grade", "Pfirrman grade") if f in fields), None)
+        out = {}
+        for number, row in enumerate(reader, start=2):
+            try:
+                key = (row["Patient"].strip(), int(row["IVD label"]))
+                grade = float(row[pf]) if pf and (row[pf] or "").strip() else float("nan")
+                out[key] = (int(row["Modic"]), grade)
+            except ValueError:
+                raise InputError(path, f"line {number}: non-numeric value") from None
+    return out
+
+
+def _canonical_array(path: Path) -> np.ndarray:
+    from modicmap.io.orientation import to_canonical
+
+    if not path.is_file():
+        raise InputError(path, "does not exist (not a complete `run` output)")
+    return sitk.GetArrayFromImage(to_canonical(sitk.ReadImage(str(path))))
+
+
+def run_patches(
+    t1_path: Path, run: Path
+) -> tuple[dict[tuple[int, int], Any], list[LevelEvidence], bool]:
+    """The level patches of one `run` output (T1 read from ``t1_path``), its level evidence
+    and whether its registration warned."""
+    from modicmap.evaluation.calibration import read_level_evidence
+    from modicmap.io.reader import read_image
+
+    t1 = read_image(t1_path)
+    t1_arr = sitk.GetArrayFromImage(t1.image)
+    t2_arr = _canonical_array(run / "t2_registered.nii.gz").astype(np.float32)
+    labels = _canonical_array(run / "vertebrae.nii.gz")
+    if not t1_arr.shape == t2_arr.shape == labels.shape:
+        raise InputError(run, f"run outputs do not match the T1 grid of {t1_path}")
+    summary = json.loads((run / "summary.json").read_text())
+    warned = bool(summary.get("registration", {}).get("warnings"))
+    evidence = read_level_evidence(run)
+    spacing = t1.image.GetSpacing()
+    pairs = []
+    for item in evidence:
+        upper, lower = item.level.split("-")
+        pairs.append((vertebra_code(upper), vertebra_code(lower)))
+    patches = level_patches(t1_arr, t2_arr, labels, (spacing[2], spacing[1], spacing[0]), pairs)
+    return patches, evidence, warned
+
+
+def level_data(cohort: Path, runs: Path, gradings: Path) -> LevelData:
+    """Every graded level of the cohort's runs that has a patch."""
+    from modicmap.batch.cohort import read_cohort
+
+    graded = read_level_gradings(gradings)
+    patches, owner, modic, pfirrmann, patients, evidence = [], [], [], [], [], []
+    skipped = 0
+    for study in read_cohort(cohort):
+        run = runs / study.study_id
+        if not (run / "summary.json").is_file():
+            continue
+        found, items, warned = run_patches(study.t1, run)
+        if warned:
+            skipped += 1
+            continue
+        for item in items:
+            key = (study.study_id, item.index_from_sacrum)
+            upper, lower = item.level.split("-")
+            code_pair = (vertebra_code(upper), vertebra_code(lower))
+            if key not in graded or code_pair not in found:
+                continue
+            row = len(modic)
+            patches.append(found[code_pair].patches)
+            owner += [row] * len(found[code_pair].patches)
+            modic.append(graded[key][0] > 0)
+            pfirrmann.append(graded[key][1])
+            patients.append(study.study_id)
+            evidence.append(item)
+    if not modic:
+        raise InputError(runs, "no graded level with a patch (folder name = study_id = Patient)")
+    logger.info(
+        "%d graded levels of %d studies (%d runs left out: registration warned)",
+        len(modic),
+        len(set(patients)),
+        skipped,
+    )
+    return LevelData(
+        patches=np.concatenate(patches).astype(np.float32),
+        level_of_patch=np.asarray(owner),
+        modic=np.asarray(modic, bool),
+        pfirrmann=np.asarray(pfirrmann, np.float64),
+        patients=tuple(patients),
+        evidence=tuple(evidence),
+    )
+
+
+def _augment(x, generator):  # torch tensors; lazily imported torch
+    import torch
+    import torch.nn.functional as F
+
+    n = len(x)
+    angle = (torch.rand(n, generator=generator) - 0.5) * 2 * np.deg2rad(8.0)
+    scale = 1 + (torch.rand(n, generator=generator) - 0.5) * 0.2
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = torch.cos(angle) * scale
+    theta[:, 0, 1] = -torch.sin(angle) * scale
+    theta[:, 1, 0] = torch.sin(angle) * scale
+    theta[:, 1, 1] = torch.cos(angle) * scale
+    theta[:, :, 2] = (torch.rand(n, 2, generator=generator) - 0.5) * 0.1
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, align_corners=False)
+    return x * torch.exp(torch.randn(n, 2, 1, 1, generator=generator) * 0.1)
+
+
+def train_network(
+    data: LevelData,
+    levels: np.ndarray,
+    settings: LevelTrainSettings,
+    spec: LevelNetSpec,
+    *,
+    seed: int,
+    device: str = "cpu",
+    progress: bool = False,
+) -> tuple[Any, list[float]]:
+    """A level network trained on the patches of ``levels``; (module in eval mode, loss per
+    epoch)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    rows = data.patch_rows(levels)
+    x = torch.from_numpy(data.patches[rows])
+    owner = data.level_of_patch[rows]
+    y = torch.from_numpy(data.modic[owner].astype(np.float32))
+    pf = torch.from_numpy((data.pfirrmann[owner] - PFIRRMANN_CENTRE).astype(np.float32))
+    model = build_level_network(spec).to(device)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), settings.learning_rate / 2, weight_decay=settings.weight_decay
+    )
+    per_epoch = (len(rows) + settings.batch_size - 1) // settings.batch_size
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, settings.learning_rate, total_steps=settings.epochs * per_epoch
+    )
+    losses = []
+    for epoch in range(settings.epochs):
+        model.train()
+        order = torch.randperm(len(rows), generator=generator)
+        total, count = 0.0, 0
+        for start in range(0, len(rows), settings.batch_size):
+            batch = order[start : start + settings.batch_size]
+            if len(batch) < 2:  # batch norm needs two
+                schedule.step()
+                continue
+            out = model(_augment(x[batch], generator).to(device))
+            loss = F.binary_cross_entropy_with_logits(out[:, 0], y[batch].to(device))
+            graded = ~torch.isnan(pf[batch])
+            if settings.pfirrmann_weight > 0 and bool(graded.any()):
+                target = pf[batch][graded].to(device)
+                loss = loss + settings.pfirrmann_weight * F.smooth_l1_loss(
+                    out[:, 1][graded.to(device)], target
+                )
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(batch)
+            count += len(batch)
+        losses.append(total / max(count, 1))
+        if progress:
+            print(f"  epoch {epoch + 1}/{settings.epochs} loss {losses[-1]:.4f}", file=sys.stderr)
+    return model.eval(), losses
+
+
+def level_scores(
+    model: Any, data: LevelData, levels: np.ndarray, device: str = "cpu"
+) -> dict[int, LevelNetScore]:
+    """The network's score of every level in ``levels`` (means over its patches)."""
+    rows = data.patch_rows(levels)
+    outputs = network_outputs(model, data.patches[rows], device)
+    owner = data.level_of_patch[rows]
+    return {
+        int(level): LevelNetScore(
+            logit=float(outputs[owner == level, 0].mean()),
+            pfirrmann=float(outputs[owner == level, 1].mean() + PFIRRMANN_CENTRE),
+        )
+        for level in np.unique(owner)
+    }
+
+
+def patient_folds(patients: tuple[str, ...], folds: int, seed: int) -> np.ndarray:
+    """Fold number per level, patients shuffled and dealt round-robin."""
+    unique = sorted(set(patients))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    fold_of = {unique[i]: k % folds for k, i in enumerate(order)}
+    return np.array([fold_of[p] for p in patients])
+
+
+def with_scores(
+    evidence: tuple[LevelEvidence, ...], scores: dict[int, LevelNetScore]
+) -> list[LevelEvidence]:
+    from dataclasses import replace
+
+    return [
+        replace(e, level_net_logit=scores[i].logit, pfirrmann_estimate=scores[i].pfirrmann)
+        for i, e in enumerate(evidence)
+    ]
+
+
+def fit_with_network(
+    data: LevelData,
+    settings: LevelTrainSettings,
+    spec: LevelNetSpec,
+    *,
+    device: str = "cpu",
+    progress: bool = False,
+) -> tuple[Any, list[float], LevelModel, dict[str, Any]]:
+    """Out-of-fold logits, the level model fitted on them, and the network trained on all
+    levels: (network, its losses, level model, out-of-fold metrics)."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    everything = np.arange(len(data.modic))
+    fold = patient_folds(data.patients, settings.folds, settings.seed)
+    scores: dict[int, LevelNetScore] = {}
+    for k in range(settings.folds):
+        logger.info("fold %d of %d: network for the out-of-fold logits", k + 1, settings.folds)
+        model, _ = train_network(
+            data,
+            everything[fold != k],
+            settings,
+            spec,
+            seed=settings.seed + 1 + k,
+            device=device,
+            progress=progress,
+        )
+        scores.update(level_scores(model, data, everything[fold == k], device))
+    evidence = with_scores(data.evidence, scores)
+    level_model = fit_level_model(
+        evidence,
+        data.modic,
+        features=FEATURES,
+        source=f"train levels: {len(data.modic)} levels of {len(set(data.patients))} "
+        f"patients, level network logits out of fold ({settings.folds} folds)",
+    )
+    logit = np.array([scores[i].logit for i in everything])
+    pf = np.array([scores[i].pfirrmann for i in everything])
+    graded_pf = ~np.isnan(data.pfirrmann)
+    metrics = {
+        "levels": len(data.modic),
+        "patients": len(set(data.patients)),
+        "out_of_fold_auc_network": round(float(roc_auc_score(data.modic, logit)), 4),
+        "pfirrmann_spearman": round(
+            float(spearmanr(pf[graded_pf], data.pfirrmann[graded_pf]).statistic), 4
+        )
+        if graded_pf.sum() > 2
+        else None,
+        "in_sample_auc_level_model": round(
+            float(roc_auc_score(data.modic, level_model.probability(_features(evidence)))), 4
+        ),
+    }
+    logger.info("out of fold: %s", metrics)
+    network, losses = train_network(
+        data, everything, settings, spec, seed=settings.seed, device=device, progress=progress
+    )
+    return network, losses, level_model, metrics
+
+
+def _features(evidence: list[LevelEvidence]) -> np.ndarray:
+    from modicmap.grading.level_model import evidence_features
+
+    return evidence_features(evidence)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = LevelTrainSettings()
+    parser.add_argument("--cohort", type=Path, required=True, help="study_id,t1,t2 CSV")
+    parser.add_argument("--runs", type=Path, required=True, help="`batch` output of the cohort")
+    parser.add_argument("--gradings", type=Path, required=True, help="SPIDER-format gradings")
+    parser.add_argument("--out", type=Path, required=True, help="new bundle folder")
+    parser.add_argument("--model", type=Path, default=None, help="base bundle (default: bundled)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--folds", type=int, default=defaults.folds)
+    parser.add_argument("--pfirrmann-weight", type=float, default=defaults.pfirrmann_weight)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    import torch
+
+    from modicmap.io.output_dir import output_dir
+    from modicmap.models.bundle import load_bundle, save_bundle
+
+    settings = LevelTrainSettings(
+        epochs=args.epochs,
+        folds=args.folds,
+        pfirrmann_weight=args.pfirrmann_weight,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    if settings.folds < 2 or settings.epochs < 1:
+        raise InputError(Path("--folds"), "needs at least 2 folds and 1 epoch")
+    torch.set_num_threads(settings.threads)
+    base = load_bundle(args.model)
+    started = time.time()
+    inputs = [args.cohort, args.runs, args.gradings]
+    with output_dir(args.out, force=args.force, inputs=inputs) as work:
+        data = level_data(args.cohort, args.runs, args.gradings)
+        spec = LevelNetSpec()
+        network, losses, level_model, metrics = fit_with_network(
+            data, settings, spec, device=args.device, progress=not args.quiet
+        )
+        section = {
+            **spec.to_json(),
+            "training": {
+                "command": str(getattr(args, "command_line", "")),
+                "cohort": str(args.cohort),
+                "runs": str(args.runs),
+                "gradings": str(args.gradings),
+                "settings": asdict(settings),
+                "final_losses": [round(v, 5) for v in losses[-3:]],
+                "minutes": round((time.time() - started) / 60, 1),
+            },
+            "metrics_out_of_fold": metrics,
+        }
+        save_bundle(
+            work,
+            {SECTION: section, "level_model": level_model.to_json()},
+            {SECTION: network.state_dict()},
+            base=base,
+        )
+    print(f"wrote {args.out} (out-of-fold level network AUC {metrics['out_of_fold_auc_network']})")
+    return 0

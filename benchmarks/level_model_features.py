@@ -31,7 +31,7 @@ GROUPS = {
     "marrow": [FEATURES.index("marrow")],
     "bands": [FEATURES.index("band_t1"), FEATURES.index("band_t2")],
     "disc": [FEATURES.index("disc_t1"), FEATURES.index("disc_t2")],
-    "level": [i for i, f in enumerate(FEATURES) if f.startswith("level_")],
+    "level": [i for i, f in enumerate(FEATURES) if f.startswith("level_") and f[-1].isdigit()],
 }
 COMBINATIONS = (
     ("marrow",),

@@ -11,7 +11,14 @@ linked). So no patient's grading fits the model or the threshold that grade it. 
 them.
 
     python benchmarks/spider_level_model_cv.py --work W [--json out.json]
-        [--record-in BUNDLE_DIR]
+        [--record-in BUNDLE_DIR] [--level-network --out-name level_net_runs]
+
+``--level-network``: per fold, `train levels`' procedure (``fit_with_network``: a level
+network per inner fold for out-of-fold logits, the level model fitted on them, the network
+trained on all of the other folds' levels) on the other folds' runs, and the fold's own runs
+scored by that network from their files (T1, registered T2, bodies) as `run` scores them.
+Each fold's network and level model are kept in ``W/<out-name>_fold<k>/`` (a re-run
+reuses them).
 
 ``--record-in`` writes the cross-validated metrics into that bundle's ``level_model``
 section (``cross_validation``), beside the model fitted on all folds by `calibrate`.
@@ -36,7 +43,13 @@ from modicmap.grading.level_model import (
     apply_level_model,
     fit_level_model,
 )
-from modicmap.grading.level_network import LevelNetScore, LevelNetSpec, score_patches
+from modicmap.grading.level_network import (
+    SECTION,
+    LevelNetScore,
+    LevelNetSpec,
+    load_level_network,
+    score_patches,
+)
 from modicmap.grading.level_training import (
     LevelTrainSettings,
     fit_with_network,
@@ -45,6 +58,7 @@ from modicmap.grading.level_training import (
 )
 from modicmap.grading.tables import read_endplates_csv, read_levels_csv, write_levels_csv
 from modicmap.labels import vertebra_code
+from modicmap.models.bundle import load_bundle, save_bundle
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -154,10 +168,22 @@ def main() -> None:
         network = None
         if data is not None:
             rows = np.flatnonzero([p not in patients for p in data.patients])
-            network, _, model, metrics = fit_with_network(
-                data.subset(rows), LevelTrainSettings(seed=f), LevelNetSpec()
-            )
-            print(f"fold {f}: level network {metrics}", flush=True)
+            saved = args.work / f"{args.out_name}_fold{f}"
+            if (saved / "modicmap.json").is_file():  # a finished fold of an interrupted run
+                bundle = load_bundle(saved)
+                network, _ = load_level_network(bundle)
+                model = LevelModel.from_json(bundle.section("level_model"))
+            else:
+                network, _, model, metrics = fit_with_network(
+                    data.subset(rows), LevelTrainSettings(seed=f), LevelNetSpec()
+                )
+                print(f"fold {f}: level network {metrics}", flush=True)
+                save_bundle(
+                    saved,
+                    {SECTION: LevelNetSpec().to_json(), "level_model": model.to_json()},
+                    {SECTION: network.state_dict()},
+                )
+            truth = data.modic[rows]
         else:
             evidence, truth = _training_levels(runs, others, gradings)
             model = fit_level_model(

@@ -174,12 +174,21 @@ def _runs_with_evidence(tmp_path: Path) -> tuple[Path, Path]:
     return runs, gradings
 
 
+def _bundle_without_level_network(tmp_path: Path) -> Path:
+    from modicmap.grading.level_network import SECTION
+    from modicmap.models.bundle import load_bundle, save_bundle
+
+    base = load_bundle(None)
+    return save_bundle(tmp_path / "no_network", {}, base=base, drop=(SECTION,)).folder
+
+
 def test_calibrate_level_model_cli_stores_the_model_and_keeps_the_threshold(
     tmp_path: Path,
 ) -> None:
     runs, gradings = _runs_with_evidence(tmp_path)
     out = tmp_path / "bundle"
     argv = ["calibrate", "--runs", str(runs), "--gradings", str(gradings), "--level-model"]
+    argv += ["--model", str(_bundle_without_level_network(tmp_path))]
     assert main([*argv, "--out", str(out), "--quiet"]) == 0
     config = json.loads((out / "modicmap.json").read_text())
     default = json.loads(
@@ -190,6 +199,37 @@ def test_calibrate_level_model_cli_stores_the_model_and_keeps_the_threshold(
     assert model.coefficients[FEATURES.index("disc_t2")] < 0
     assert "120 levels of 40 patients" in model.source
     assert (out / "roc_levels.png").is_file()
+
+
+def test_calibrate_level_model_with_a_level_network_fits_its_logit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modicmap.grading.level_network import SECTION, LevelNetSpec, build_level_network
+    from modicmap.models.bundle import load_bundle, save_bundle
+
+    spec = LevelNetSpec(widths=(4, 8, 8, 8))
+    with_network = save_bundle(
+        tmp_path / "with_network",
+        {SECTION: spec.to_json()},
+        {SECTION: build_level_network(spec).state_dict()},
+        base=load_bundle(_bundle_without_level_network(tmp_path)),
+    ).folder
+    runs, gradings = _runs_with_evidence(tmp_path)
+    argv = ["calibrate", "--runs", str(runs), "--gradings", str(gradings), "--level-model"]
+    argv += ["--model", str(with_network), "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "refused")]) == 2, "runs without its logit"
+    assert "level network" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+    rng = np.random.default_rng(3)
+    for summary in runs.glob("*/summary.json"):
+        data = json.loads(summary.read_text())
+        for item in data["levels"]:  # a logit that knows the disc
+            item["level_net_logit"] = float(2.0 - 4.0 * item["disc_t2_ratio"] + rng.normal())
+        summary.write_text(json.dumps(data))
+    assert main([*argv, "--out", str(tmp_path / "fitted")]) == 0
+    config = json.loads((tmp_path / "fitted" / "modicmap.json").read_text())
+    model = LevelModel.from_json(config["level_model"])
+    assert model.uses_network and model.coefficients[model.features.index("level_net")] > 0
 
 
 def test_calibrate_level_model_needs_gradings(

@@ -28,8 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "roc.png beside it. With --level-model (and --gradings) the level model is fitted "
         "instead (marrow evidence, disc signal and level -> one probability per level; "
         "modicmap.grading.level_model) and stored in the bundle's 'level_model' section; the "
-        "endplate threshold is left as it is. Calibrate on patients you will not report "
-        "results on.",
+        "endplate threshold is left as it is. When the bundle has a level network, its logit "
+        "(in the runs' summary.json) is a feature too: fit on patients the network was not "
+        "trained on (`train levels` does both for its own patients). Calibrate on patients "
+        "you will not report results on.",
     )
     parser.add_argument("--runs", type=Path, required=True, metavar="DIR")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -100,7 +102,11 @@ def _fit_level_model(args: argparse.Namespace, base: ModelBundle) -> int:
 
     if args.gradings is None:
         raise InputError(args.truth, "--level-model is fitted on per-level gradings (--gradings)")
-    model, choice = fit_level_model_on_runs(args.runs, read_gradings(args.gradings))
+    from modicmap.grading.level_network import SECTION
+
+    model, choice = fit_level_model_on_runs(
+        args.runs, read_gradings(args.gradings), with_network=base.has(SECTION)
+    )
     with output_dir(
         args.out, force=args.force, inputs=(args.runs, args.gradings, base.folder)
     ) as work:

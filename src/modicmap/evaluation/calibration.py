@@ -116,11 +116,17 @@ def read_level_evidence(run: Path) -> list[LevelEvidence]:
 
 
 def fit_level_model_on_runs(
-    runs: Path, gradings: dict[tuple[str, int], int]
+    runs: Path, gradings: dict[tuple[str, int], int], *, with_network: bool = False
 ) -> tuple[LevelModel, ThresholdChoice]:
     """The level model fitted on every run's graded levels (folder name = Patient), and its
-    in-sample ROC."""
-    from modicmap.grading.level_model import evidence_features, fit_level_model
+    in-sample ROC. ``with_network``: also on the level network's logit, which the runs must
+    carry (made with a bundle that has the network)."""
+    from modicmap.grading.level_model import (
+        FEATURES,
+        WITHOUT_NETWORK,
+        evidence_features,
+        fit_level_model,
+    )
 
     if not runs.is_dir():
         raise InputError(runs, "is not a folder of run outputs")
@@ -141,11 +147,18 @@ def fit_level_model_on_runs(
     labels = np.array(truth)
     if len(np.unique(labels)) != 2:
         raise InputError(runs, "the level model needs levels with and without Modic changes")
+    if with_network and not any(e.level_net_logit is not None for e in evidence):
+        raise InputError(
+            runs,
+            "no run carries the level network's logit; make the runs with the bundle that "
+            "has the level network",
+        )
     model = fit_level_model(
         evidence,
         labels,
         source=f"modicmap calibrate --level-model on {runs} ({len(evidence)} levels of "
         f"{len(patients)} patients)",
+        features=FEATURES if with_network else WITHOUT_NETWORK,
     )
     score = model.probability(evidence_features(evidence))
     return model, youden_threshold(labels, score, strict=False)

@@ -187,6 +187,7 @@ def run_study(
                 "threshold": level_model.threshold,
                 "marrow_override": level_model.marrow_override,
                 "source": level_model.source,
+                "features": list(level_model.features),
             },
             "levels": [e.to_json() for e in evidence],
             "seconds": timer.seconds,

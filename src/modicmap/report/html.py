@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -184,9 +185,15 @@ def write_report(
             "A level's confidence comes from the level model: the marrow evidence of its two "
             "endplates (the larger endplate confidence, and the 90th percentile of the T1 and "
             "T2 z-scores in the endplate bands), the disc's T1 and T2 signal relative to the "
-            "marrow (a degenerated disc is dark and often sits next to Modic changes) and the "
-            "level, fitted on "
-            "per-level gradings; the level is graded when it reaches "
+            "marrow (a degenerated disc is dark and often sits next to Modic changes), "
+            + (
+                "the level network (a small network that reads the disc and both endplates on "
+                "one patch, trained on per-level gradings; it also estimates the disc's "
+                "Pfirrmann grade) "
+                if "level_net" in summary["level_model"].get("features", [])
+                else ""
+            )
+            + "and the level, fitted on per-level gradings; the level is graded when it reaches "
             f"{float(summary['level_model']['threshold']):.2f}, with the type of its endplates' "
             "voxels. The endplate columns are the voxel grades. A level whose marrow confidence "
             f"reaches {float(summary['level_model'].get('marrow_override', 1.0)):.2f} keeps at "
@@ -225,7 +232,7 @@ th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fb
 Research software: every finding must be checked on the images by a radiologist.</p>
 <h2>Warnings</h2><ul class="{"warn" if summary.get("warnings") else "note"}">{warnings}</ul>
 <h2>Disc levels</h2>
-<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th></tr>{level_rows}</table>
+<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th><th>level network</th><th>Pfirrmann (estimated)</th></tr>{level_rows}</table>
 <h2>Modic maps</h2>
 <p class="note">Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
 {figures}
@@ -277,11 +284,13 @@ def _no_voxel_grade_mark(level: LevelGrade) -> str:
 
 def _evidence_cells(item: dict[str, Any] | None) -> str:
     if item is None:
-        return "<td></td>" * 5
+        return "<td></td>" * 7
 
-    def value(key: str) -> str:
+    def value(key: str, digits: int = 2) -> str:
         v = item.get(key)  # type: ignore[union-attr]
-        return "<td>-</td>" if v is None else f"<td>{float(v):.2f}</td>"
+        return "<td>-</td>" if v is None else f"<td>{float(v):.{digits}f}</td>"
 
     keys = ("marrow_probability", "band_t1_p90", "band_t2_p90", "disc_t1_ratio", "disc_t2_ratio")
-    return "".join(value(k) for k in keys)
+    logit = item.get("level_net_logit")
+    network = "<td>-</td>" if logit is None else f"<td>{1 / (1 + math.exp(-float(logit))):.2f}</td>"
+    return "".join(value(k) for k in keys) + network + value("pfirrmann_estimate", 1)

@@ -148,6 +148,9 @@ def main() -> None:
         "the level model's out-of-fold logits) on the other folds' runs",
     )
     parser.add_argument("--out-name", default="level_model_runs", help="folder under --work")
+    parser.add_argument(
+        "--pfirrmann-weight", type=float, default=LevelTrainSettings().pfirrmann_weight
+    )
     args = parser.parse_args()
     folds = json.loads((args.work / "folds.json").read_text())
     gradings = read_gradings(args.data / "spider-midsag" / "gradings.csv")
@@ -174,8 +177,9 @@ def main() -> None:
                 network, _ = load_level_network(bundle)
                 model = LevelModel.from_json(bundle.section("level_model"))
             else:
+                settings = LevelTrainSettings(seed=f, pfirrmann_weight=args.pfirrmann_weight)
                 network, _, model, metrics = fit_with_network(
-                    data.subset(rows), LevelTrainSettings(seed=f), LevelNetSpec()
+                    data.subset(rows), settings, LevelNetSpec()
                 )
                 print(f"fold {f}: level network {metrics}", flush=True)
                 save_bundle(

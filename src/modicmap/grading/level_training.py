@@ -28,7 +28,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from modicmap.errors import InputError
-from modicmap.grading.level_crops import level_patches
+from modicmap.grading.level_crops import LevelPatches, level_patches
 from modicmap.grading.level_model import (
     FEATURES,
     LevelEvidence,
     LevelModel,
+    evidence_features,
     fit_level_model,
 )
 from modicmap.grading.level_network import (
@@ -129,7 +130,7 @@ def _canonical_array(path: Path) -> np.ndarray:
 
 def run_patches(
     t1_path: Path, run: Path
-) -> tuple[dict[tuple[int, int], Any], list[LevelEvidence], bool]:
+) -> tuple[dict[tuple[int, int], LevelPatches], list[LevelEvidence], bool]:
     """The level patches of one `run` output (T1 read from ``t1_path``), its level evidence
     and whether its registration warned."""
     from modicmap.evaluation.calibration import read_level_evidence
@@ -304,8 +305,7 @@ def patient_folds(patients: tuple[str, ...], folds: int, seed: int) -> np.ndarra
 def with_scores(
     evidence: tuple[LevelEvidence, ...], scores: dict[int, LevelNetScore]
 ) -> list[LevelEvidence]:
-    from dataclasses import replace
-
+    """The levels' evidence with the network's scores (``scores`` keyed by level row)."""
     return [
         replace(e, level_net_logit=scores[i].logit, pfirrmann_estimate=scores[i].pfirrmann)
         for i, e in enumerate(evidence)
@@ -361,7 +361,8 @@ def fit_with_network(
         if graded_pf.sum() > 2
         else None,
         "in_sample_auc_level_model": round(
-            float(roc_auc_score(data.modic, level_model.probability(_features(evidence)))), 4
+            float(roc_auc_score(data.modic, level_model.probability(evidence_features(evidence)))),
+            4,
         ),
     }
     logger.info("out of fold: %s", metrics)
@@ -369,12 +370,6 @@ def fit_with_network(
         data, everything, settings, spec, seed=settings.seed, device=device, progress=progress
     )
     return network, losses, level_model, metrics
-
-
-def _features(evidence: list[LevelEvidence]) -> np.ndarray:
-    from modicmap.grading.level_model import evidence_features
-
-    return evidence_features(evidence)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -63,7 +63,7 @@ class LevelTrainSettings:
     batch_size: int = 32
     learning_rate: float = 2e-3  # peak of the one-cycle schedule
     weight_decay: float = 1e-3
-    pfirrmann_weight: float = 0.3
+    pfirrmann_weight: float = 1.0
     folds: int = 5
     seed: int = 0
     threads: int = 2

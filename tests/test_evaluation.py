@@ -139,6 +139,34 @@ def test_evaluate_reports_the_marrow_evidence_beside_a_level_model(tmp_path: Pat
     assert "marrow evidence alone" in (out / "metrics.md").read_text()
 
 
+def test_evaluate_reports_the_level_network_alone_where_runs_carry_it(tmp_path: Path) -> None:
+    runs, gradings = _runs(tmp_path)
+    logits = {"7": {2: 0.5, 1: 1.5}, "9": {1: -2.0}}  # graded level 0.5; the others 1.5, -2
+    for patient, by_index in logits.items():
+        levels = [
+            {
+                "level": "X-Y",
+                "index_from_sacrum": i,
+                "marrow_probability": 0.5,
+                "disc_t1_ratio": None,
+                "disc_t2_ratio": None,
+                "band_t1_p90": None,
+                "band_t2_p90": None,
+                "probability": 0.5,
+                "level_net_logit": logit,
+            }
+            for i, logit in by_index.items()
+        ]
+        (runs / patient / "summary.json").write_text(json.dumps({"levels": levels}))
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--runs", str(runs), "--gradings", str(gradings), "--out", str(out)]
+    assert main([*argv, "--quiet", "--bootstrap", "50"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics["auc_level_network"] == pytest.approx(0.5), "0.5 ranks above -2, below 1.5"
+    assert metrics["level_network_levels"] == 3
+    assert "level network alone (3 levels)" in (out / "metrics.md").read_text()
+
+
 def test_a_broken_endplates_table_is_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modicmap import jsonio
 from modicmap.cli import common
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from modicmap.evaluation.gradings import MatchedLevel
 
 HELP = "Evaluate run outputs against per-level gradings or voxel ground truth."
 logger = logging.getLogger(__name__)
@@ -87,6 +93,17 @@ def _table(metrics: dict, matching: dict) -> str:
                 )
             ]
             if "auc_marrow" in metrics
+            else []
+        ),
+        *(
+            [
+                f"| ROC AUC of the level network alone ({metrics['level_network_levels']} levels)"
+                " | "
+                "{:.3f} ({:.3f}-{:.3f}) |".format(
+                    metrics["auc_level_network"], *metrics["auc_level_network_ci95"]
+                )
+            ]
+            if "auc_level_network" in metrics
             else []
         ),
         "",
@@ -187,6 +204,24 @@ def _truth_table(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _network_logits(runs: Path, rows: Sequence[MatchedLevel]) -> np.ndarray:
+    """The level network's logit of every matched level (NaN where its run has none)."""
+    import numpy as np
+
+    from modicmap.evaluation.calibration import read_level_evidence
+
+    by_run: dict[str, dict[int, float | None]] = {}
+    out = []
+    for row in rows:
+        if row.patient not in by_run:
+            run = runs / row.patient
+            evidence = read_level_evidence(run) if (run / "summary.json").is_file() else []
+            by_run[row.patient] = {e.index_from_sacrum: e.level_net_logit for e in evidence}
+        value = by_run[row.patient].get(row.index_from_sacrum)
+        out.append(np.nan if value is None else float(value))
+    return np.asarray(out, dtype=float)
+
+
 def _run_gradings(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -219,6 +254,16 @@ def _run_gradings(args: argparse.Namespace) -> int:
         metrics["auc_marrow_ci95"] = list(
             bootstrap_auc_ci(arrays[0], arrays[1] > 0, marrow, n=args.bootstrap)
         )
+    logits = _network_logits(args.runs, rows)
+    read = np.isfinite(logits)
+    if read.sum() >= 2 and len(np.unique(arrays[1][read] > 0)) == 2:
+        # the level network's reading alone, on the levels whose runs carry it
+        y = arrays[1][read] > 0
+        metrics["auc_level_network"] = float(roc_auc_score(y, logits[read]))
+        metrics["auc_level_network_ci95"] = list(
+            bootstrap_auc_ci(arrays[0][read], y, logits[read], n=args.bootstrap)
+        )
+        metrics["level_network_levels"] = int(read.sum())
     summary = {k: v for k, v in asdict(matching).items() if k != "levels"}
     with output_dir(args.out, force=args.force, inputs=(args.runs, args.gradings)) as work:
         (work / "metrics.json").write_text(

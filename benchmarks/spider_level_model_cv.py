@@ -30,7 +30,6 @@ import argparse
 import json
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +41,10 @@ from modicmap.grading.level_model import (
     LevelModel,
     apply_level_model,
     fit_level_model,
+    with_network_scores,
 )
 from modicmap.grading.level_network import (
     SECTION,
-    LevelNetScore,
     LevelNetSpec,
     load_level_network,
     score_patches,
@@ -57,7 +56,6 @@ from modicmap.grading.level_training import (
     run_patches,
 )
 from modicmap.grading.tables import read_endplates_csv, read_levels_csv, write_levels_csv
-from modicmap.labels import vertebra_code
 from modicmap.models.bundle import load_bundle, save_bundle
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -75,21 +73,6 @@ def _training_levels(
                 evidence.append(item)
                 truth.append(gradings[(pid, item.index_from_sacrum)] > 0)
     return evidence, np.array(truth)
-
-
-def level_evidence_with(
-    evidence: list[LevelEvidence], scores: dict[tuple[int, int], LevelNetScore]
-) -> list[LevelEvidence]:
-    out = []
-    for item in evidence:
-        upper, lower = item.level.split("-")
-        score = scores.get((vertebra_code(upper), vertebra_code(lower)))
-        out.append(
-            item
-            if score is None
-            else replace(item, level_net_logit=score.logit, pfirrmann_estimate=score.pfirrmann)
-        )
-    return out
 
 
 def regrade(
@@ -199,9 +182,8 @@ def main() -> None:
                 continue
             evidence = None
             if network is not None:  # the network's scores, as `run` adds them
-                patches, evidence, warned = run_patches(images / f"{pid}_t1.nii.gz", runs / pid)
-                scores = {} if warned else score_patches(network, patches)
-                evidence = level_evidence_with(evidence, scores)
+                patches, evidence, _ = run_patches(images / f"{pid}_t1.nii.gz", runs / pid)
+                evidence = with_network_scores(evidence, score_patches(network, patches))
             regrade(runs / pid, out / pid, model, evidence)
         print(
             f"fold {f}: {len(truth)} training levels, threshold {model.threshold:.3f}, "

@@ -275,14 +275,12 @@ def level_evidence(
     levels: list[LevelGrade],
     discs: dict[tuple[int, int], DiscSignal],
     bands: dict[tuple[int, int], BandSignal],
-    network: dict[tuple[int, int], LevelNetScore] | None = None,
 ) -> list[LevelEvidence]:
     """The evidence of every level (``probability`` = the level's marrow probability)."""
     out = []
     for level in levels:
         key = (vertebra_code(level.upper_vertebra), vertebra_code(level.lower_vertebra))
         disc, band = discs.get(key), bands.get(key)
-        score = (network or {}).get(key)
         out.append(
             LevelEvidence(
                 level=level.level,
@@ -295,8 +293,27 @@ def level_evidence(
                 band_t1_p90=None if band is None else round(band.t1_p90, 6),
                 band_t2_p90=None if band is None else round(band.t2_p90, 6),
                 probability=level.probability,
-                level_net_logit=None if score is None else round(score.logit, 6),
-                pfirrmann_estimate=None if score is None else round(score.pfirrmann, 3),
+            )
+        )
+    return out
+
+
+def with_network_scores(
+    evidence: list[LevelEvidence], scores: dict[tuple[int, int], LevelNetScore]
+) -> list[LevelEvidence]:
+    """The evidence with the level network's outputs, matched by the level's (upper, lower)
+    VerSe codes; a level without a score keeps none."""
+    out = []
+    for item in evidence:
+        upper, lower = item.level.split("-")
+        score = scores.get((vertebra_code(upper), vertebra_code(lower)))
+        out.append(
+            item
+            if score is None
+            else replace(
+                item,
+                level_net_logit=round(score.logit, 6),
+                pfirrmann_estimate=round(score.pfirrmann, 3),
             )
         )
     return out

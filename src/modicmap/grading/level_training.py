@@ -99,59 +99,59 @@ class LevelData:
 
 
 def read_level_gradings(path: Path) -> dict[tuple[str, int], tuple[int, float]]:
-    """(patient, IVD label) -> (Modic, Pfirrmann grade or NaN)."""
-    if not path.is_file():
-        raise InputError(path, "does not exist")
+    """(patient, IVD label) -> (Modic, Pfirrmann grade or NaN): :func:`read_gradings` plus
+    the optional ``Pfirrman grade`` (SPIDER's spelling) or ``Pfirrmann grade`` column."""
+    from modicmap.evaluation.gradings import read_gradings
+
+    modic = read_gradings(path)  # checks the file and its SPIDER columns
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
-        missing = {"Patient", "IVD label", "Modic"} - set(fields)
-        if missing:
-            raise InputError(path, f"missing column(s) {sorted(missing)} (SPIDER format)")
-        pf = next((f for f in ("Pfirrmann grade", "Pfirrman grade") if f in fields), None)
-        out = {}
+        column = next((f for f in ("Pfirrmann grade", "Pfirrman grade") if f in fields), None)
+        grades: dict[tuple[str, int], float] = {}
         for number, row in enumerate(reader, start=2):
+            value = (row.get(column) or "").strip() if column else ""
             try:
-                key = (row["Patient"].strip(), int(row["IVD label"]))
-                grade = float(row[pf]) if pf and (row[pf] or "").strip() else float("nan")
-                out[key] = (int(row["Modic"]), grade)
+                grades[(row["Patient"].strip(), int(row["IVD label"]))] = (
+                    float(value) if value else float("nan")
+                )
             except ValueError:
-                raise InputError(path, f"line {number}: non-numeric value") from None
-    return out
+                raise InputError(path, f"line {number}: non-numeric Pfirrmann grade") from None
+    return {key: (m, grades.get(key, float("nan"))) for key, m in modic.items()}
 
 
 def _canonical_array(path: Path) -> np.ndarray:
     from modicmap.io.orientation import to_canonical
+    from modicmap.io.reader import read_label_image
 
-    if not path.is_file():
-        raise InputError(path, "does not exist (not a complete `run` output)")
-    return sitk.GetArrayFromImage(to_canonical(sitk.ReadImage(str(path))))
+    return sitk.GetArrayFromImage(to_canonical(read_label_image(path)))
 
 
 def run_patches(
     t1_path: Path, run: Path
 ) -> tuple[dict[tuple[int, int], LevelPatches], list[LevelEvidence], bool]:
     """The level patches of one `run` output (T1 read from ``t1_path``), its level evidence
-    and whether its registration warned."""
+    and whether its registration warned (then no patch: `run` does not read its T2)."""
     from modicmap.evaluation.calibration import read_level_evidence
     from modicmap.io.reader import read_image
 
+    evidence = read_level_evidence(run)
+    summary = json.loads((run / "summary.json").read_text())
+    if summary.get("registration", {}).get("warnings"):
+        return {}, evidence, True
     t1 = read_image(t1_path)
     t1_arr = sitk.GetArrayFromImage(t1.image)
     t2_arr = _canonical_array(run / "t2_registered.nii.gz").astype(np.float32)
     labels = _canonical_array(run / "vertebrae.nii.gz")
     if not t1_arr.shape == t2_arr.shape == labels.shape:
         raise InputError(run, f"run outputs do not match the T1 grid of {t1_path}")
-    summary = json.loads((run / "summary.json").read_text())
-    warned = bool(summary.get("registration", {}).get("warnings"))
-    evidence = read_level_evidence(run)
     spacing = t1.image.GetSpacing()
     pairs = []
     for item in evidence:
         upper, lower = item.level.split("-")
         pairs.append((vertebra_code(upper), vertebra_code(lower)))
     patches = level_patches(t1_arr, t2_arr, labels, (spacing[2], spacing[1], spacing[0]), pairs)
-    return patches, evidence, warned
+    return patches, evidence, False
 
 
 def level_data(cohort: Path, runs: Path, gradings: Path) -> LevelData:

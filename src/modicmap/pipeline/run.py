@@ -26,6 +26,7 @@ from modicmap.grading.level_model import (
     LevelModel,
     apply_level_model,
     level_evidence,
+    with_network_scores,
     without_t2,
 )
 from modicmap.grading.level_network import SECTION as LEVEL_NETWORK
@@ -138,23 +139,16 @@ def run_study(
         )
         levels = grade_levels(endplates, [b.code for b in vertebrae.bodies])
         pairs = [(vertebra_code(r.upper_vertebra), vertebra_code(r.lower_vertebra)) for r in levels]
-        network_scores = (
-            score_levels(
-                bundle,
-                level_patches(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
-                options.device,
-            )
-            if level_model is not None and level_model.uses_network and not t2_unreliable
-            else None
-        )
         evidence = level_evidence(
             levels,
             disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
             band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, regions=regions),
-            network_scores,
         )
         if t2_unreliable:
             evidence = without_t2(evidence)
+        elif level_model is not None and level_model.uses_network:
+            patches = level_patches(t1_arr, t2_arr, vertebrae.labels, spacing, pairs)
+            evidence = with_network_scores(evidence, score_levels(bundle, patches, options.device))
         if level_model is not None:
             levels, evidence = apply_level_model(level_model, levels, evidence, endplates)
     with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:

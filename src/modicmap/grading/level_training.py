@@ -379,12 +379,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradings", type=Path, required=True, help="SPIDER-format gradings")
     parser.add_argument("--out", type=Path, required=True, help="new bundle folder")
     parser.add_argument("--model", type=Path, default=None, help="base bundle (default: bundled)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--folds", type=int, default=defaults.folds)
-    parser.add_argument("--pfirrmann-weight", type=float, default=defaults.pfirrmann_weight)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--threads", type=int, default=defaults.threads)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--epochs", type=int, default=defaults.epochs, help="per network (default %(default)s)"
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=defaults.folds,
+        help="patient folds for the out-of-fold logits, >= 2 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--pfirrmann-weight",
+        type=float,
+        default=defaults.pfirrmann_weight,
+        help="weight of the Pfirrmann loss, 0 = off (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="(default %(default)s)")
+    parser.add_argument(
+        "--threads", type=int, default=defaults.threads, help="CPU threads (default %(default)s)"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
 
 

@@ -253,3 +253,21 @@ def test_candidate_listing_names_each_series_uid(tmp_path: Path) -> None:
     for name in ("series1", "series2", "series3", "series4"):
         uid = read_image(study / name, allow_non_sagittal=True).dicom
         assert uid is not None and uid.series_instance_uid in str(info.value)
+
+
+def test_header_warns_about_a_stir_or_t1_given_as_t2(tmp_path: Path) -> None:
+    from modicmap.pipeline.sequence_check import header_warnings
+
+    _series(tmp_path / "t1", "t1_tse_sag", 600, 10, 1)
+    _series(tmp_path / "t2", "t2_tse_sag", 3500, 100, 2)
+    _series(tmp_path / "tirm", "t2_tirm_sag", 4000, 60, 3, inversion_time_ms=160)
+    t1, t2, tirm = (read_image(tmp_path / name) for name in ("t1", "t2", "tirm"))
+    assert header_warnings(t1, t2) == []
+    (stir,) = header_warnings(t1, tirm)
+    assert "--t2 series 't2_tirm_sag'" in stir and "TI=160 ms" in stir
+    assert "inversion recovery" in stir
+    swapped = header_warnings(t2, t1)
+    assert len(swapped) == 2 and "--t1 series 't2_tse_sag'" in swapped[0]
+    nifti = tmp_path / "t2.nii.gz"
+    sitk.WriteImage(canonical_image(), str(nifti))
+    assert header_warnings(t1, read_image(nifti)) == []  # no header, not judged

@@ -113,9 +113,8 @@ def find_series(folder: Path) -> list[SeriesCandidate]:
     return candidates
 
 
-def _weighting(candidate: SeriesCandidate) -> str:
+def weighting(info: DicomSeriesInfo) -> str:
     """'t1', 't2', 'ir' (STIR/TIRM/FLAIR), 'localiser' or 'unknown' (timing, then description)."""
-    info = candidate.info
     desc = info.series_description
     if _LOCALISER_WORDS.search(desc) or (info.repetition_time_ms or 1e9) < 100:
         return "localiser"
@@ -149,14 +148,14 @@ def choose_series(
             f"holds {len(candidates)} DICOM series, choose one by giving its folder: {listing}",
         )
     sagittal = [c for c in candidates if c.plane == "sagittal"]
-    fitting = [c for c in sagittal if _weighting(c) == role.value]
+    fitting = [c for c in sagittal if weighting(c.info) == role.value]
     plain = [c for c in fitting if not _FAT_SAT_OR_CONTRAST.search(c.info.series_description)]
     if len(plain) == 1:
         return plain[0]
     if len(fitting) == 1:
         return fitting[0]
     what = f"sagittal {role.value.upper()}-weighted"
-    inversion = [c for c in sagittal if _weighting(c) == "ir"]
+    inversion = [c for c in sagittal if weighting(c.info) == "ir"]
     if not fitting and role is SeriesRole.T2 and len(inversion) == 1:
         # STIR/TIRM is T2-like but fat-suppressed: used only when no plain T2w series exists
         logger.warning("%s: no plain T2w series; using %s", folder, inversion[0].describe())

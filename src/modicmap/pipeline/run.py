@@ -41,7 +41,7 @@ from modicmap.labels import vertebra_code
 from modicmap.lesions.inference import lesion_stage
 from modicmap.models.bundle import ModelBundle, load_bundle
 from modicmap.pipeline.prepare import prepare_study
-from modicmap.pipeline.sequence_check import swapped_warning
+from modicmap.pipeline.sequence_check import header_warnings, swapped_warning
 from modicmap.pipeline.timing import StageTimer
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def run_study(
     )
     t1, t2, t2_on_t1, vertebrae = study.t1, study.t2, study.t2_on_t1, study.vertebrae
     registration_json = study.registration_json
-    warnings: list[str] = list(study.warnings)
+    warnings: list[str] = list(study.warnings) + header_warnings(study.t1, study.t2)
     spacing = study.spacing_zyx
     t1_arr = study.t1_array
     t2_arr = study.t2_array

@@ -10,6 +10,11 @@ ratio (T2 canal / marrow) / (T1 canal / marrow) is 0.96-7.9 (median 3.5; below 1
 in 2 pairs), so a warning below ``SWAP_RATIO`` = 0.8 fires on no correctly given pair
 and on a swapped pair whenever the ratio would have exceeded 1.25 (111 of 114).
 Written here: no library checks the contrast of a sagittal spine series.
+
+DICOM inputs also carry their timing (TR, TE, TI) and description, so a series given as
+``--t2`` that its header calls inversion recovery (STIR/TIRM: fat is dark, so the fatty
+marrow of type 2 does not show) or T1-weighted, and the like for ``--t1``, is warned about
+(:func:`header_warnings`; the rule is the folder chooser's, :func:`weighting`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from modicmap.grading.discs import central_slices
+from modicmap.io.dicom_series import weighting
+from modicmap.io.image import LoadedImage
 from modicmap.labels import vertebra_code
 
 #: the canal strip starts this far behind a body's posterior edge and ends at the second
@@ -76,3 +83,37 @@ def swapped_warning(
         f"T2 input ({a:.2f} vs {b:.2f}): were T1 and T2 swapped? Types and grades assume "
         "--t1 is T1-weighted and --t2 T2-weighted"
     )
+
+
+_WHAT = {
+    "t1": "T1-weighted",
+    "t2": "T2-weighted",
+    "ir": "inversion recovery (STIR/TIRM: fat is dark, so fatty type-2 marrow does not show)",
+}
+
+
+def header_warnings(t1: LoadedImage, t2: LoadedImage) -> list[str]:
+    """Warnings when a DICOM input's header says it is another weighting than its role's
+    (an input without a DICOM header, or whose header does not tell, is not judged)."""
+    warnings = []
+    for role, image in (("t1", t1), ("t2", t2)):
+        if image.dicom is None:
+            continue
+        found = weighting(image.dicom)
+        if found in _WHAT and found != role:
+            info = image.dicom
+            timing = ", ".join(
+                f"{name}={value:g} ms"
+                for name, value in (
+                    ("TR", info.repetition_time_ms),
+                    ("TE", info.echo_time_ms),
+                    ("TI", info.inversion_time_ms),
+                )
+                if value
+            )
+            warnings.append(
+                f"the --{role} series '{info.series_description}' ({timing}) is "
+                f"{_WHAT[found]} by its DICOM header; typing and grading assume a "
+                f"{_WHAT[role]} --{role}"
+            )
+    return warnings

@@ -51,6 +51,7 @@ from modicmap.grading.level_network import (
 )
 from modicmap.grading.level_training import (
     LevelTrainSettings,
+    aux_columns,
     fit_with_network,
     level_data,
     run_patches,
@@ -134,6 +135,7 @@ def main() -> None:
     parser.add_argument(
         "--pfirrmann-weight", type=float, default=LevelTrainSettings().pfirrmann_weight
     )
+    parser.add_argument("--aux-weight", type=float, default=LevelTrainSettings().aux_weight)
     args = parser.parse_args()
     folds = json.loads((args.work / "folds.json").read_text())
     gradings = read_gradings(args.data / "spider-midsag" / "gradings.csv")
@@ -148,7 +150,10 @@ def main() -> None:
             handle.write("study_id,t1,t2\n")
             for pid in sorted({p for fold in folds for p in fold}, key=int):
                 handle.write(f"{pid},{images / f'{pid}_t1.nii.gz'},{images / f'{pid}_t2.nii.gz'}\n")
-        data = level_data(cohort, runs, args.data / "spider-midsag" / "gradings.csv")
+        gradings_csv = args.data / "spider-midsag" / "gradings.csv"
+        aux = aux_columns(gradings_csv) if args.aux_weight > 0 else ()
+        data = level_data(cohort, runs, gradings_csv, aux)
+        spec = LevelNetSpec(aux_targets=aux)
     for f, patients in enumerate(folds):
         others = [p for g, fold in enumerate(folds) if g != f for p in fold]
         network = None
@@ -160,14 +165,14 @@ def main() -> None:
                 network, _ = load_level_network(bundle)
                 model = LevelModel.from_json(bundle.section("level_model"))
             else:
-                settings = LevelTrainSettings(seed=f, pfirrmann_weight=args.pfirrmann_weight)
-                network, _, model, metrics = fit_with_network(
-                    data.subset(rows), settings, LevelNetSpec()
+                settings = LevelTrainSettings(
+                    seed=f, pfirrmann_weight=args.pfirrmann_weight, aux_weight=args.aux_weight
                 )
+                network, _, model, metrics = fit_with_network(data.subset(rows), settings, spec)
                 print(f"fold {f}: level network {metrics}", flush=True)
                 save_bundle(
                     saved,
-                    {SECTION: LevelNetSpec().to_json(), "level_model": model.to_json()},
+                    {SECTION: spec.to_json(), "level_model": model.to_json()},
                     {SECTION: network.state_dict()},
                 )
             truth = data.modic[rows]

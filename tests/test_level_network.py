@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from scipy import ndimage
 
 from modicmap.cli.main import main
+from modicmap.errors import InputError
 from modicmap.grading.level_crops import SIZE, level_patches
 from modicmap.grading.level_model import (
     FEATURES,
@@ -24,11 +26,14 @@ from modicmap.grading.level_network import (
     LevelNetSpec,
     build_level_network,
     load_level_network,
+    network_outputs,
     score_patches,
 )
 from modicmap.grading.level_training import (
     LevelData,
+    LevelGrading,
     LevelTrainSettings,
+    aux_columns,
     read_level_gradings,
     train_network,
 )
@@ -122,6 +127,25 @@ def test_a_few_epochs_lower_the_loss_and_the_same_seed_gives_the_same_weights() 
     assert tuple(out.shape) == (4, 2), "a logit and a Pfirrmann grade per patch"
 
 
+def test_auxiliary_targets_are_trained_but_not_read() -> None:
+    import torch
+
+    data = _data(48, 1)
+    aux = np.stack([data.modic, np.full(48, np.nan)], axis=1).astype(np.float64)
+    aux[::3, 0] = np.nan  # ungraded targets stay out of the loss
+    data = replace(data, aux=aux)
+    settings = LevelTrainSettings(epochs=6, batch_size=16, aux_weight=1.0)
+    spec = LevelNetSpec(widths=(4, 8, 8, 8), aux_targets=("UP endplate", "Disc bulging"))
+    model, losses = train_network(data, np.arange(48), settings, spec, seed=3)
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    with torch.no_grad():
+        assert tuple(model(torch.from_numpy(data.patches[:4])).shape) == (4, 4)
+    assert network_outputs(model, data.patches[:4]).shape == (4, 2)
+    assert LevelNetSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ValueError, match="auxiliary"):
+        train_network(replace(data, aux=None), np.arange(48), settings, spec, seed=3)
+
+
 def test_a_bundle_with_a_level_network_reloads_from_its_files_alone(tmp_path: Path) -> None:
     import torch
 
@@ -170,23 +194,41 @@ def test_a_registration_that_warned_leaves_the_network_unread() -> None:
 def test_gradings_with_and_without_a_pfirrmann_column(tmp_path: Path) -> None:
     spider = tmp_path / "spider.csv"
     spider.write_text("Patient,IVD label,Modic,Pfirrman grade\n1,1,2,4\n1,2,0,\n")
-    assert read_level_gradings(spider)[("1", 1)] == (2, 4.0)
-    assert np.isnan(read_level_gradings(spider)[("1", 2)][1])
+    assert read_level_gradings(spider)[("1", 1)] == LevelGrading(2, 4.0)
+    assert np.isnan(read_level_gradings(spider)[("1", 2)].pfirrmann)
     plain = tmp_path / "plain.csv"
     plain.write_text("Patient,IVD label,Modic\n1,1,0\n")
-    assert np.isnan(read_level_gradings(plain)[("1", 1)][1])
+    assert np.isnan(read_level_gradings(plain)[("1", 1)].pfirrmann)
+
+
+def test_auxiliary_gradings_are_read_as_present_absent_or_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "spider.csv"
+    path.write_text(
+        "Patient,IVD label,Modic,UP endplate,Disc bulging,Pfirrman grade\n1,1,2,1,0,4\n1,2,0,,2,3\n"
+    )
+    assert aux_columns(path) == ("UP endplate", "Disc bulging")
+    graded = read_level_gradings(path, ("UP endplate", "Disc bulging"))
+    assert graded[("1", 1)].aux == (1.0, 0.0)
+    assert np.isnan(graded[("1", 2)].aux[0]) and graded[("1", 2)].aux[1] == 1.0
+    with pytest.raises(InputError, match="Disc narrowing"):
+        read_level_gradings(path, ("Disc narrowing",))
+    path.write_text("Patient,IVD label,Modic,UP endplate\n1,1,2,yes\n")
+    with pytest.raises(InputError, match="line 2: non-numeric UP endplate"):
+        read_level_gradings(path, ("UP endplate",))
 
 
 def test_train_levels_cli_writes_a_bundle_whose_run_reads_the_network(tmp_path: Path) -> None:
     from modicmap.synth.cohort import write_study
     from modicmap.synth.study import SynthOptions, synthesize_study
 
-    rows, gradings = ["study_id,t1,t2"], ["Patient,IVD label,Modic,Pfirrman grade"]
+    rows, gradings = ["study_id,t1,t2"], ["Patient,IVD label,Modic,Pfirrman grade,UP endplate"]
     for k in range(4):
         study = synthesize_study(20 + k, SynthOptions(slices=1, matrix=128, lesion_rate=0.0))
         t1, t2 = write_study(study, tmp_path / "studies" / str(k))
         rows.append(f"{k},{t1},{t2}")
-        gradings += [f"{k},{i},{2 if (i + k) % 2 else 0},{2 + (i + k) % 3}" for i in range(1, 6)]
+        gradings += [
+            f"{k},{i},{2 if (i + k) % 2 else 0},{2 + (i + k) % 3},{i % 2}" for i in range(1, 6)
+        ]
     cohort = tmp_path / "cohort.csv"
     cohort.write_text("\n".join(rows) + "\n")
     (tmp_path / "gradings.csv").write_text("\n".join(gradings) + "\n")
@@ -198,6 +240,7 @@ def test_train_levels_cli_writes_a_bundle_whose_run_reads_the_network(tmp_path: 
     assert config["level_model"]["features"] == list(FEATURES)
     assert config[SECTION]["metrics_out_of_fold"]["patients"] == 4
     assert "train levels" in config[SECTION]["training"]["command"]
+    assert config[SECTION]["aux_targets"] == ["UP endplate"], "SPIDER's columns it found"
     assert (tmp_path / "bundle" / f"{SECTION}.safetensors").is_file()
     (study,) = [r.split(",") for r in rows[1:2]]
     out = tmp_path / "run"

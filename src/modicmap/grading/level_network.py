@@ -4,7 +4,10 @@ Input: the patches of :mod:`modicmap.grading.level_crops` (T1 and T2 relative to
 Output per patch: a logit of "any Modic change at this level" and an estimate of the
 disc's Pfirrmann grade (an auxiliary target during training: SPIDER's readers graded both,
 and the disc's degeneration is the strongest single cue to Modic changes in those
-gradings). On a stack, a level's outputs are the means over its central slices' patches.
+gradings). A network may have more outputs, one per ``aux_targets`` column of the gradings
+(SPIDER's endplate changes, herniation, narrowing, bulging, spondylolisthesis): learned in
+training only, to give a few hundred levels more to learn the anatomy from; `run` reads the
+first two. On a stack, a level's outputs are the means over its central slices' patches.
 
 It is one input of the level model (:mod:`modicmap.grading.level_model`), beside the V-Net's
 marrow evidence, the disc ratios, the endplate-band z-scores and the level; the voxel maps
@@ -38,6 +41,7 @@ class LevelNetSpec:
     size: int = SIZE
     along: float = ALONG
     across: float = ACROSS
+    aux_targets: tuple[str, ...] = ()  # gradings columns learned as extra outputs (training)
 
     def to_json(self) -> dict[str, Any]:
         return {"architecture": "modicmap.grading.level_network", **asdict(self)}
@@ -47,6 +51,8 @@ class LevelNetSpec:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "widths" in fields:
             fields["widths"] = tuple(int(w) for w in fields["widths"])
+        if "aux_targets" in fields:
+            fields["aux_targets"] = tuple(str(t) for t in fields["aux_targets"])
         spec = cls(**fields)
         if (spec.size, spec.along, spec.across) != (SIZE, ALONG, ACROSS):
             raise ValueError("patch geometry differs from this version's (size, along, across)")
@@ -73,7 +79,7 @@ def build_level_network(spec: LevelNetSpec):  # -> torch.nn.Module (torch import
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         nn.Dropout(spec.dropout),
-        nn.Linear(widths[-1], 2),
+        nn.Linear(widths[-1], 2 + len(spec.aux_targets)),
     )
 
 
@@ -92,14 +98,15 @@ def load_level_network(bundle: ModelBundle, device: str = "cpu"):  # -> (module,
 
 
 def network_outputs(model: Any, patches: np.ndarray, device: str = "cpu") -> np.ndarray:
-    """Raw outputs (logit, centred Pfirrmann) of every patch, arr[n, 2]."""
+    """Outputs (logit, centred Pfirrmann) of every patch, arr[n, 2] (training-only
+    auxiliary outputs left out)."""
     import torch
 
     if len(patches) == 0:
         return np.zeros((0, 2), np.float32)
     with torch.no_grad():
         x = torch.from_numpy(np.ascontiguousarray(patches, np.float32)).to(device)
-        return model(x).float().cpu().numpy()
+        return model(x)[:, :2].float().cpu().numpy()
 
 
 def score_patches(

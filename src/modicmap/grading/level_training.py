@@ -4,12 +4,15 @@ Data: a cohort CSV (``study_id,t1,t2``, as ``batch`` reads it), the ``batch`` ou
 of that cohort (each study's ``vertebrae.nii.gz`` and ``t2_registered.nii.gz`` are read
 from it) and per-level gradings in SPIDER's format (``Patient`` = study_id, ``IVD label``
 1 = lowest disc, ``Modic``; an optional ``Pfirrman grade`` or ``Pfirrmann grade`` column
-is learned as a second target). Runs whose registration warned are left out (their T2 may
-show other anatomy).
+is learned as a second target, and SPIDER's other per-level gradings (``AUX_TARGETS``:
+endplate changes, herniation, narrowing, bulging, spondylolisthesis; any value > 0 =
+present), where the file has them, as auxiliary targets). Runs whose registration warned
+are left out (their T2 may show other anatomy).
 
 Training: one patch per level and slice (:mod:`modicmap.grading.level_crops`); loss
 binary cross-entropy of "any Modic" plus ``pfirrmann_weight`` times a smooth-L1 loss of
-the Pfirrmann grade; AdamW with a one-cycle learning rate; augmentation by small random
+the Pfirrmann grade plus ``aux_weight`` times the binary cross-entropy of the auxiliary
+targets (graded ones only); AdamW with a one-cycle learning rate; augmentation by small random
 rotations, scalings and shifts and a random gain per channel; a fixed number of epochs
 (no early stopping: there is no validation split to spare at a few hundred levels).
 The level model needs the network's logit on levels the network never saw, so the
@@ -56,6 +59,17 @@ from modicmap.labels import vertebra_code
 
 logger = logging.getLogger(__name__)
 
+#: SPIDER's other per-level gradings, learned as auxiliary targets when a gradings file has
+#: them (a probe on SPIDER dev, docs/benchmarks.md "Auxiliary targets", found they help)
+AUX_TARGETS = (
+    "UP endplate",
+    "LOW endplate",
+    "Disc herniation",
+    "Disc narrowing",
+    "Disc bulging",
+    "Spondylolisthesis",
+)
+
 
 @dataclass(frozen=True)
 class LevelTrainSettings:
@@ -64,6 +78,7 @@ class LevelTrainSettings:
     learning_rate: float = 2e-3  # peak of the one-cycle schedule
     weight_decay: float = 1e-3
     pfirrmann_weight: float = 1.0
+    aux_weight: float = 0.5
     folds: int = 5
     seed: int = 0
     threads: int = 2
@@ -79,6 +94,7 @@ class LevelData:
     pfirrmann: np.ndarray  # float arr[n_levels], NaN where not graded
     patients: tuple[str, ...]  # per level
     evidence: tuple[LevelEvidence, ...]  # per level, from the run's summary.json
+    aux: np.ndarray | None = None  # float arr[n_levels, n_aux] (1/0, NaN = not graded)
 
     def patch_rows(self, levels: np.ndarray) -> np.ndarray:
         return np.flatnonzero(np.isin(self.level_of_patch, levels))
@@ -95,29 +111,60 @@ class LevelData:
             pfirrmann=self.pfirrmann[levels],
             patients=tuple(self.patients[i] for i in levels),
             evidence=tuple(self.evidence[i] for i in levels),
+            aux=None if self.aux is None else self.aux[levels],
         )
 
 
-def read_level_gradings(path: Path) -> dict[tuple[str, int], tuple[int, float]]:
-    """(patient, IVD label) -> (Modic, Pfirrmann grade or NaN): :func:`read_gradings` plus
-    the optional ``Pfirrman grade`` (SPIDER's spelling) or ``Pfirrmann grade`` column."""
+@dataclass(frozen=True)
+class LevelGrading:
+    """One graded level: Modic type, Pfirrmann grade (NaN: not graded) and the auxiliary
+    targets (1.0 present, 0.0 absent, NaN not graded; in the order asked for)."""
+
+    modic: int
+    pfirrmann: float
+    aux: tuple[float, ...] = ()
+
+
+def aux_columns(path: Path) -> tuple[str, ...]:
+    """The AUX_TARGETS columns the gradings file has."""
+    with path.open(newline="") as handle:
+        fields = csv.DictReader(handle).fieldnames or []
+    return tuple(t for t in AUX_TARGETS if t in fields)
+
+
+def read_level_gradings(
+    path: Path, aux: tuple[str, ...] = ()
+) -> dict[tuple[str, int], LevelGrading]:
+    """(patient, IVD label) -> grading: :func:`read_gradings` plus the optional ``Pfirrman
+    grade`` (SPIDER's spelling) or ``Pfirrmann grade`` column and the ``aux`` columns."""
     from modicmap.evaluation.gradings import read_gradings
 
     modic = read_gradings(path)  # checks the file and its SPIDER columns
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
+        missing = [c for c in aux if c not in fields]
+        if missing:
+            raise InputError(path, f"has no column {missing[0]!r}")
         column = next((f for f in ("Pfirrmann grade", "Pfirrman grade") if f in fields), None)
-        grades: dict[tuple[str, int], float] = {}
+        grades: dict[tuple[str, int], tuple[float, tuple[float, ...]]] = {}
         for number, row in enumerate(reader, start=2):
-            value = (row.get(column) or "").strip() if column else ""
             try:
-                grades[(row["Patient"].strip(), int(row["IVD label"]))] = (
-                    float(value) if value else float("nan")
-                )
-            except ValueError:
-                raise InputError(path, f"line {number}: non-numeric Pfirrmann grade") from None
-    return {key: (m, grades.get(key, float("nan"))) for key, m in modic.items()}
+                values = [_number(row, column)] + [_number(row, c) for c in aux]
+            except ValueError as error:
+                raise InputError(path, f"line {number}: non-numeric {error}") from None
+            present = tuple(v if np.isnan(v) else float(v > 0) for v in values[1:])
+            grades[(row["Patient"].strip(), int(row["IVD label"]))] = (values[0], present)
+    nothing = (float("nan"), (float("nan"),) * len(aux))
+    return {key: LevelGrading(m, *grades.get(key, nothing)) for key, m in modic.items()}
+
+
+def _number(row: dict[str, str], column: str | None) -> float:
+    value = (row.get(column) or "").strip() if column else ""
+    try:
+        return float(value) if value else float("nan")
+    except ValueError:
+        raise ValueError(column) from None
 
 
 def _canonical_array(path: Path) -> np.ndarray:
@@ -154,12 +201,14 @@ def run_patches(
     return patches, evidence, False
 
 
-def level_data(cohort: Path, runs: Path, gradings: Path) -> LevelData:
-    """Every graded level of the cohort's runs that has a patch."""
+def level_data(cohort: Path, runs: Path, gradings: Path, aux: tuple[str, ...] = ()) -> LevelData:
+    """Every graded level of the cohort's runs that has a patch (``aux``: gradings columns
+    read as auxiliary targets)."""
     from modicmap.batch.cohort import read_cohort
 
-    graded = read_level_gradings(gradings)
+    graded = read_level_gradings(gradings, aux)
     patches, owner, modic, pfirrmann, patients, evidence = [], [], [], [], [], []
+    aux_rows: list[tuple[float, ...]] = []
     skipped = 0
     for study in read_cohort(cohort):
         run = runs / study.study_id
@@ -178,8 +227,9 @@ def level_data(cohort: Path, runs: Path, gradings: Path) -> LevelData:
             row = len(modic)
             patches.append(found[code_pair].patches)
             owner += [row] * len(found[code_pair].patches)
-            modic.append(graded[key][0] > 0)
-            pfirrmann.append(graded[key][1])
+            modic.append(graded[key].modic > 0)
+            pfirrmann.append(graded[key].pfirrmann)
+            aux_rows.append(graded[key].aux)
             patients.append(study.study_id)
             evidence.append(item)
     if not modic:
@@ -197,6 +247,7 @@ def level_data(cohort: Path, runs: Path, gradings: Path) -> LevelData:
         pfirrmann=np.asarray(pfirrmann, np.float64),
         patients=tuple(patients),
         evidence=tuple(evidence),
+        aux=np.asarray(aux_rows, np.float64).reshape(len(modic), len(aux)) if aux else None,
     )
 
 
@@ -240,6 +291,10 @@ def train_network(
     owner = data.level_of_patch[rows]
     y = torch.from_numpy(data.modic[owner].astype(np.float32))
     pf = torch.from_numpy((data.pfirrmann[owner] - PFIRRMANN_CENTRE).astype(np.float32))
+    n_aux = len(spec.aux_targets)
+    if n_aux and (data.aux is None or data.aux.shape[1] != n_aux):
+        raise ValueError(f"the network has {n_aux} auxiliary outputs, the data other targets")
+    aux = torch.from_numpy(data.aux[owner].astype(np.float32)) if n_aux else None
     model = build_level_network(spec).to(device)
     optimiser = torch.optim.AdamW(
         model.parameters(), settings.learning_rate / 2, weight_decay=settings.weight_decay
@@ -266,6 +321,12 @@ def train_network(
                 loss = loss + settings.pfirrmann_weight * F.smooth_l1_loss(
                     out[:, 1][graded.to(device)], target
                 )
+            if aux is not None and settings.aux_weight > 0:
+                known = ~torch.isnan(aux[batch])
+                if bool(known.any()):
+                    loss = loss + settings.aux_weight * F.binary_cross_entropy_with_logits(
+                        out[:, 2:][known.to(device)], aux[batch][known].to(device)
+                    )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -394,6 +455,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.pfirrmann_weight,
         help="weight of the Pfirrmann loss, 0 = off (default %(default)s)",
     )
+    parser.add_argument(
+        "--aux-weight",
+        type=float,
+        default=defaults.aux_weight,
+        help="weight of the auxiliary targets' loss, 0 = off (default %(default)s)",
+    )
+    parser.add_argument(
+        "--aux-targets",
+        nargs="*",
+        default=None,
+        metavar="COLUMN",
+        help="gradings columns learned as auxiliary targets, > 0 = present (default: those "
+        f"of {', '.join(AUX_TARGETS)} the file has)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="(default %(default)s)")
     parser.add_argument(
         "--threads", type=int, default=defaults.threads, help="CPU threads (default %(default)s)"
@@ -412,6 +487,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         folds=args.folds,
         pfirrmann_weight=args.pfirrmann_weight,
+        aux_weight=args.aux_weight,
         seed=args.seed,
         threads=args.threads,
     )
@@ -422,8 +498,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     started = time.time()
     inputs = [args.cohort, args.runs, args.gradings]
     with output_dir(args.out, force=args.force, inputs=inputs) as work:
-        data = level_data(args.cohort, args.runs, args.gradings)
-        spec = LevelNetSpec()
+        aux = aux_columns(args.gradings) if args.aux_targets is None else tuple(args.aux_targets)
+        aux = aux if settings.aux_weight > 0 else ()
+        data = level_data(args.cohort, args.runs, args.gradings, aux)
+        spec = LevelNetSpec(aux_targets=aux)
         network, losses, level_model, metrics = fit_with_network(
             data, settings, spec, device=args.device, progress=not args.quiet
         )

@@ -152,8 +152,8 @@ def main() -> None:
                 handle.write(f"{pid},{images / f'{pid}_t1.nii.gz'},{images / f'{pid}_t2.nii.gz'}\n")
         gradings_csv = args.data / "spider-midsag" / "gradings.csv"
         aux = aux_columns(gradings_csv) if args.aux_weight > 0 else ()
-        data = level_data(cohort, runs, gradings_csv, aux)
         spec = LevelNetSpec(aux_targets=aux)
+        data = level_data(cohort, runs, gradings_csv, spec)
     for f, patients in enumerate(folds):
         others = [p for g, fold in enumerate(folds) if g != f for p in fold]
         network = None
@@ -187,7 +187,8 @@ def main() -> None:
                 continue
             evidence = None
             if network is not None:  # the network's scores, as `run` adds them
-                patches, evidence, _ = run_patches(images / f"{pid}_t1.nii.gz", runs / pid)
+                t1 = images / f"{pid}_t1.nii.gz"
+                patches, evidence, _ = run_patches(t1, runs / pid, spec.geometry)
                 evidence = with_network_scores(evidence, score_patches(network, patches))
             regrade(runs / pid, out / pid, model, evidence)
         print(

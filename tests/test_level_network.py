@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from modicmap.cli.main import main
 from modicmap.errors import InputError
-from modicmap.grading.level_crops import SIZE, level_patches
+from modicmap.grading.level_crops import SIZE, PatchGeometry, level_patches
 from modicmap.grading.level_model import (
     FEATURES,
     WITHOUT_NETWORK,
@@ -72,6 +72,20 @@ def test_a_level_patch_is_centred_on_its_disc_and_scaled_to_marrow() -> None:
     assert middle == pytest.approx([0.6, 0.4], abs=0.05), "the disc, relative to marrow"
     assert level.patches[0, :, 4, SIZE // 2] == pytest.approx([1.0, 1.0], abs=0.05), "upper body"
     assert level.patches[0, :, -5, SIZE // 2] == pytest.approx([1.0, 1.0], abs=0.05), "lower body"
+
+
+def test_a_wider_geometry_shows_more_of_the_bodies() -> None:
+    t1, t2, labels = _spine()
+    geometry = PatchGeometry(size=32, along=1.0, across=1.0)
+    (level,) = level_patches(t1, t2, labels, (4.0, 1.0, 1.0), [(L4, L5)], geometry).values()
+    assert level.patches.shape == (1, 2, 32, 32)
+    assert level.patches[0, :, 16, 16] == pytest.approx([0.6, 0.4], abs=0.05), "the disc"
+    # rows 0 and 31 lie a whole centroid distance up and down: above L4, the L5-S1 disc
+    assert level.patches[0, 1, 0, 16] < 0.8 and level.patches[0, 1, -1, 16] < 0.8
+    spec = LevelNetSpec(size=32, along=1.0, across=1.0)
+    assert spec.geometry == geometry and LevelNetSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ValueError, match="geometry"):
+        LevelNetSpec(size=8)
 
 
 def test_a_tilted_spine_gives_the_same_patch() -> None:

@@ -33,6 +33,21 @@ MIN_BODY_PIXELS = 20
 
 
 @dataclass(frozen=True)
+class PatchGeometry:
+    """A patch's side in pixels and its half height and half width in units of the
+    distance between the two bodies' centroids (a level network records the one it was
+    trained on)."""
+
+    size: int = SIZE
+    along: float = ALONG
+    across: float = ACROSS
+
+    def __post_init__(self) -> None:
+        if self.size < 16 or not (0 < self.along <= 3 and 0 < self.across <= 3):
+            raise ValueError(f"implausible patch geometry {self}")
+
+
+@dataclass(frozen=True)
 class LevelPatches:
     """The patches of one level: one per central slice where both bodies show."""
 
@@ -49,7 +64,7 @@ def _patch(
     lower: np.ndarray,
     spacing_yx: tuple[float, float],
     marrow: tuple[float, float],
-    size: int,
+    geometry: PatchGeometry,
 ) -> tuple[np.ndarray, float]:
     scale = np.asarray(spacing_yx)
     top = np.argwhere(upper).mean(axis=0) * scale
@@ -61,8 +76,9 @@ def _patch(
     if across[1] < 0:  # the same image direction (front or back) on every level
         across = -across
     centre = (top + bottom) / 2
-    u = np.linspace(ALONG, -ALONG, size) * distance  # row 0 is towards the upper body
-    v = np.linspace(-ACROSS, ACROSS, size) * distance
+    size = geometry.size
+    u = np.linspace(geometry.along, -geometry.along, size) * distance  # row 0: upper body
+    v = np.linspace(-geometry.across, geometry.across, size) * distance
     grid_u, grid_v = np.meshgrid(u, v, indexing="ij")
     points = centre[:, None, None] + axis[:, None, None] * grid_u + across[:, None, None] * grid_v
     coords = [points[0] / scale[0], points[1] / scale[1]]
@@ -79,8 +95,7 @@ def level_patches(
     labels: np.ndarray,
     spacing_zyx: tuple[float, float, float],
     pairs: list[tuple[int, int]],
-    *,
-    size: int = SIZE,
+    geometry: PatchGeometry = PatchGeometry(),
 ) -> dict[tuple[int, int], LevelPatches]:
     """Patches of every (upper code, lower code) level in ``pairs`` (``labels``: VerSe
     codes on the T1 grid, arr[z, y, x]; ``t2`` on the same grid). A level whose bodies
@@ -100,7 +115,7 @@ def level_patches(
                 continue
             bone = labels[k] > 0
             marrow = (float(np.median(t1[k][bone])), float(np.median(t2[k][bone])))
-            patch, distance = _patch(t1[k], t2[k], upper, lower, spacing_zyx[1:], marrow, size)
+            patch, distance = _patch(t1[k], t2[k], upper, lower, spacing_zyx[1:], marrow, geometry)
             patches.append(patch)
             distances.append(distance)
         if patches:

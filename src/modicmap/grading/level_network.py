@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from modicmap.grading.level_crops import ACROSS, ALONG, SIZE, LevelPatches
+from modicmap.grading.level_crops import ACROSS, ALONG, SIZE, LevelPatches, PatchGeometry
 from modicmap.models.bundle import ModelBundle, load_weights_into
 
 #: bundle section and weights file
@@ -43,6 +43,9 @@ class LevelNetSpec:
     across: float = ACROSS
     aux_targets: tuple[str, ...] = ()  # gradings columns learned as extra outputs (training)
 
+    def __post_init__(self) -> None:
+        PatchGeometry(self.size, self.along, self.across)  # raises ValueError when implausible
+
     def to_json(self) -> dict[str, Any]:
         return {"architecture": "modicmap.grading.level_network", **asdict(self)}
 
@@ -53,10 +56,12 @@ class LevelNetSpec:
             fields["widths"] = tuple(int(w) for w in fields["widths"])
         if "aux_targets" in fields:
             fields["aux_targets"] = tuple(str(t) for t in fields["aux_targets"])
-        spec = cls(**fields)
-        if (spec.size, spec.along, spec.across) != (SIZE, ALONG, ACROSS):
-            raise ValueError("patch geometry differs from this version's (size, along, across)")
-        return spec
+        return cls(**fields)
+
+    @property
+    def geometry(self) -> PatchGeometry:
+        """The patches it reads."""
+        return PatchGeometry(self.size, self.along, self.across)
 
 
 def build_level_network(spec: LevelNetSpec):  # -> torch.nn.Module (torch imported lazily)

@@ -39,7 +39,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from modicmap.errors import InputError
-from modicmap.grading.level_crops import LevelPatches, level_patches
+from modicmap.grading.level_crops import LevelPatches, PatchGeometry, level_patches
 from modicmap.grading.level_model import (
     FEATURES,
     LevelEvidence,
@@ -175,7 +175,7 @@ def _canonical_array(path: Path) -> np.ndarray:
 
 
 def run_patches(
-    t1_path: Path, run: Path
+    t1_path: Path, run: Path, geometry: PatchGeometry
 ) -> tuple[dict[tuple[int, int], LevelPatches], list[LevelEvidence], bool]:
     """The level patches of one `run` output (T1 read from ``t1_path``), its level evidence
     and whether its registration warned (then no patch: `run` does not read its T2)."""
@@ -197,15 +197,17 @@ def run_patches(
     for item in evidence:
         upper, lower = item.level.split("-")
         pairs.append((vertebra_code(upper), vertebra_code(lower)))
-    patches = level_patches(t1_arr, t2_arr, labels, (spacing[2], spacing[1], spacing[0]), pairs)
+    spacing_zyx = (spacing[2], spacing[1], spacing[0])
+    patches = level_patches(t1_arr, t2_arr, labels, spacing_zyx, pairs, geometry)
     return patches, evidence, False
 
 
-def level_data(cohort: Path, runs: Path, gradings: Path, aux: tuple[str, ...] = ()) -> LevelData:
-    """Every graded level of the cohort's runs that has a patch (``aux``: gradings columns
-    read as auxiliary targets)."""
+def level_data(cohort: Path, runs: Path, gradings: Path, spec: LevelNetSpec) -> LevelData:
+    """Every graded level of the cohort's runs that has a patch of the network's geometry,
+    with the network's auxiliary targets."""
     from modicmap.batch.cohort import read_cohort
 
+    aux = spec.aux_targets
     graded = read_level_gradings(gradings, aux)
     patches, owner, modic, pfirrmann, patients, evidence = [], [], [], [], [], []
     aux_rows: list[tuple[float, ...]] = []
@@ -214,7 +216,7 @@ def level_data(cohort: Path, runs: Path, gradings: Path, aux: tuple[str, ...] = 
         run = runs / study.study_id
         if not (run / "summary.json").is_file():
             continue
-        found, items, warned = run_patches(study.t1, run)
+        found, items, warned = run_patches(study.t1, run, spec.geometry)
         if warned:
             skipped += 1
             continue
@@ -500,8 +502,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     with output_dir(args.out, force=args.force, inputs=inputs) as work:
         aux = aux_columns(args.gradings) if args.aux_targets is None else tuple(args.aux_targets)
         aux = aux if settings.aux_weight > 0 else ()
-        data = level_data(args.cohort, args.runs, args.gradings, aux)
         spec = LevelNetSpec(aux_targets=aux)
+        data = level_data(args.cohort, args.runs, args.gradings, spec)
         network, losses, level_model, metrics = fit_with_network(
             data, settings, spec, device=args.device, progress=not args.quiet
         )

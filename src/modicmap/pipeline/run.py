@@ -147,7 +147,8 @@ def run_study(
         if t2_unreliable:
             evidence = without_t2(evidence)
         elif level_model is not None and level_model.uses_network:
-            patches = level_patches(t1_arr, t2_arr, vertebrae.labels, spacing, pairs)
+            spec = LevelNetSpec.from_json(bundle.section(LEVEL_NETWORK))
+            patches = level_patches(t1_arr, t2_arr, vertebrae.labels, spacing, pairs, spec.geometry)
             evidence = with_network_scores(evidence, score_levels(bundle, patches, options.device))
         if level_model is not None:
             levels, evidence = apply_level_model(level_model, levels, evidence, endplates)

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from modicmap.cli.main import main
 from modicmap.errors import InputError
-from modicmap.grading.level_crops import SIZE, PatchGeometry, level_patches
+from modicmap.grading.level_crops import ALONG, SIZE, PatchGeometry, level_patches
 from modicmap.grading.level_model import (
     FEATURES,
     WITHOUT_NETWORK,
@@ -70,8 +70,12 @@ def test_a_level_patch_is_centred_on_its_disc_and_scaled_to_marrow() -> None:
     assert level.distance_mm == pytest.approx(32.0)
     middle = level.patches[0, :, SIZE // 2, SIZE // 2]
     assert middle == pytest.approx([0.6, 0.4], abs=0.05), "the disc, relative to marrow"
-    assert level.patches[0, :, 4, SIZE // 2] == pytest.approx([1.0, 1.0], abs=0.05), "upper body"
-    assert level.patches[0, :, -5, SIZE // 2] == pytest.approx([1.0, 1.0], abs=0.05), "lower body"
+    upper, lower = (
+        round((1 - 0.5 / ALONG) * (SIZE - 1) / 2),
+        round((1 + 0.5 / ALONG) * (SIZE - 1) / 2),
+    )
+    assert level.patches[0, :, upper, SIZE // 2] == pytest.approx([1.0, 1.0], abs=0.05), "L4"
+    assert level.patches[0, :, lower, SIZE // 2] == pytest.approx([1.0, 1.0], abs=0.05), "L5"
 
 
 def test_a_wider_geometry_shows_more_of_the_bodies() -> None:
@@ -249,12 +253,12 @@ def test_train_levels_cli_writes_a_bundle_whose_run_reads_the_network(tmp_path: 
     assert main(["batch", str(cohort), "--out", str(tmp_path / "runs"), "--quiet"]) == 0
     argv = ["train", "levels", "--cohort", str(cohort), "--runs", str(tmp_path / "runs")]
     argv += ["--gradings", str(tmp_path / "gradings.csv"), "--out", str(tmp_path / "bundle")]
-    assert main([*argv, "--epochs", "2", "--folds", "2", "--quiet"]) == 0
+    assert main([*argv, "--epochs", "2", "--folds", "2", "--aux-weight", "0.5", "--quiet"]) == 0
     config = json.loads((tmp_path / "bundle" / "modicmap.json").read_text())
     assert config["level_model"]["features"] == list(FEATURES)
     assert config[SECTION]["metrics_out_of_fold"]["patients"] == 4
     assert "train levels" in config[SECTION]["training"]["command"]
-    assert config[SECTION]["aux_targets"] == ["UP endplate"], "SPIDER's columns it found"
+    assert config[SECTION]["aux_targets"] == ["UP endplate"], "the SPIDER columns it has"
     assert (tmp_path / "bundle" / f"{SECTION}.safetensors").is_file()
     (study,) = [r.split(",") for r in rows[1:2]]
     out = tmp_path / "run"

@@ -4,11 +4,12 @@ A reader grades a level from the disc and the two endplates' marrow together. Th
 shows exactly that: on each sagittal slice, the square centred between the two bodies'
 centroids, its vertical axis along the line joining them (so lordosis and a tilted
 acquisition do not matter) and its size a fixed multiple of that distance (so body size
-and pixel spacing do not matter either): ``ALONG`` times the distance up and down (from
-inside the lower body to inside the upper one), ``ACROSS`` times it front and back (the
-whole body depth and the canal behind). Channels: T1 and T2 divided by the median of all
-body marrow on the same slice (the disc ratios' normalisation, :mod:`modicmap.grading.discs`),
-clipped to ``[0, CLIP]``. Sampled with ``scipy.ndimage.map_coordinates`` (bilinear).
+and pixel spacing do not matter either): ``ALONG`` times the distance up and down (both
+bodies whole, up to the neighbouring discs), ``ACROSS`` times it front and back (the whole
+body depth, the canal behind and the tissue in front). Channels: T1 and T2 divided by the
+median of all body marrow on the same slice (the disc ratios' normalisation,
+:mod:`modicmap.grading.discs`), clipped to ``[0, CLIP]``. Sampled with
+``scipy.ndimage.map_coordinates`` (bilinear).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from scipy import ndimage
 from modicmap.grading.discs import central_slices
 
 #: half the patch height, in units of the distance between the two bodies' centroids
-ALONG = 0.65
+#: (1.0: up to the middle of the next discs; 0.65 in bundles before 2026-11-26, which
+#: ranked SPIDER dev levels about 0.02 AUC worse, docs/benchmarks.md "More context")
+ALONG = 1.0
 #: half the patch width, in the same units
-ACROSS = 0.75
+ACROSS = 1.0
 #: patch side in pixels
-SIZE = 64
+SIZE = 80
 #: signal ratios above this are clipped (fat and fluid reach 3-4 times marrow)
 CLIP = 4.0
 #: a body with fewer pixels than this on a slice is not used for a patch

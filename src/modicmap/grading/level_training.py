@@ -59,8 +59,9 @@ from modicmap.labels import vertebra_code
 
 logger = logging.getLogger(__name__)
 
-#: SPIDER's other per-level gradings, learned as auxiliary targets when a gradings file has
-#: them (a probe on SPIDER dev, docs/benchmarks.md "Auxiliary targets", found they help)
+#: SPIDER's other per-level gradings, learned as auxiliary targets (``--aux-weight`` > 0)
+#: where a gradings file has them (on SPIDER dev they did not measurably help the Modic
+#: ranking, docs/benchmarks.md "More context", so the default weight is 0)
 AUX_TARGETS = (
     "UP endplate",
     "LOW endplate",
@@ -78,7 +79,7 @@ class LevelTrainSettings:
     learning_rate: float = 2e-3  # peak of the one-cycle schedule
     weight_decay: float = 1e-3
     pfirrmann_weight: float = 1.0
-    aux_weight: float = 0.5
+    aux_weight: float = 0.0
     folds: int = 5
     seed: int = 0
     threads: int = 2

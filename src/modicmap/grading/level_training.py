@@ -6,14 +6,14 @@ from it) and per-level gradings in SPIDER's format (``Patient`` = study_id, ``IV
 1 = lowest disc, ``Modic``; an optional ``Pfirrman grade`` or ``Pfirrmann grade`` column
 is learned as a second target, and SPIDER's other per-level gradings (``AUX_TARGETS``:
 endplate changes, herniation, narrowing, bulging, spondylolisthesis; any value > 0 =
-present), where the file has them, as auxiliary targets). Runs whose registration warned
-are left out (their T2 may show other anatomy).
+present), where the file has them, as auxiliary targets when ``aux_weight`` > 0). Runs
+whose registration warned are left out (their T2 may show other anatomy).
 
 Training: one patch per level and slice (:mod:`modicmap.grading.level_crops`); loss
 binary cross-entropy of "any Modic" plus ``pfirrmann_weight`` times a smooth-L1 loss of
 the Pfirrmann grade plus ``aux_weight`` times the binary cross-entropy of the auxiliary
-targets (graded ones only); AdamW with a one-cycle learning rate; augmentation by small random
-rotations, scalings and shifts and a random gain per channel; a fixed number of epochs
+targets (graded ones only); AdamW with a one-cycle learning rate; augmentation by small
+random rotations, scalings and shifts and a random gain per channel; a fixed number of epochs
 (no early stopping: there is no validation split to spare at a few hundred levels).
 The level model needs the network's logit on levels the network never saw, so the
 studies are split into ``folds`` by patient: each fold's logits come from a network

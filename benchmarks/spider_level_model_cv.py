@@ -54,6 +54,7 @@ from modicmap.grading.level_training import (
     aux_columns,
     fit_with_network,
     level_data,
+    patch_spec,
     run_patches,
 )
 from modicmap.grading.tables import read_endplates_csv, read_levels_csv, write_levels_csv
@@ -136,6 +137,9 @@ def main() -> None:
         "--pfirrmann-weight", type=float, default=LevelTrainSettings().pfirrmann_weight
     )
     parser.add_argument("--aux-weight", type=float, default=LevelTrainSettings().aux_weight)
+    parser.add_argument(
+        "--patch", type=float, nargs=3, default=None, metavar=("SIZE", "ALONG", "ACROSS")
+    )
     args = parser.parse_args()
     folds = json.loads((args.work / "folds.json").read_text())
     gradings = read_gradings(args.data / "spider-midsag" / "gradings.csv")
@@ -152,7 +156,7 @@ def main() -> None:
                 handle.write(f"{pid},{images / f'{pid}_t1.nii.gz'},{images / f'{pid}_t2.nii.gz'}\n")
         gradings_csv = args.data / "spider-midsag" / "gradings.csv"
         aux = aux_columns(gradings_csv) if args.aux_weight > 0 else ()
-        spec = LevelNetSpec(aux_targets=aux)
+        spec = patch_spec(args.patch, aux) if args.patch else LevelNetSpec(aux_targets=aux)
         data = level_data(cohort, runs, gradings_csv, spec)
     for f, patients in enumerate(folds):
         others = [p for g, fold in enumerate(folds) if g != f for p in fold]

@@ -253,8 +253,12 @@ def test_train_levels_cli_writes_a_bundle_whose_run_reads_the_network(tmp_path: 
     assert main(["batch", str(cohort), "--out", str(tmp_path / "runs"), "--quiet"]) == 0
     argv = ["train", "levels", "--cohort", str(cohort), "--runs", str(tmp_path / "runs")]
     argv += ["--gradings", str(tmp_path / "gradings.csv"), "--out", str(tmp_path / "bundle")]
-    assert main([*argv, "--epochs", "2", "--folds", "2", "--aux-weight", "0.5", "--quiet"]) == 0
+    assert main([*argv, "--patch", "8", "0.9", "0.9", "--quiet"]) == 2
+    assert not (tmp_path / "bundle").exists(), "bad settings leave no bundle"
+    argv += ["--epochs", "2", "--folds", "2", "--aux-weight", "0.5", "--patch", "48", "0.9", "0.9"]
+    assert main([*argv, "--quiet"]) == 0
     config = json.loads((tmp_path / "bundle" / "modicmap.json").read_text())
+    assert (config[SECTION]["size"], config[SECTION]["along"]) == (48, 0.9), "its own geometry"
     assert config["level_model"]["features"] == list(FEATURES)
     assert config[SECTION]["metrics_out_of_fold"]["patients"] == 4
     assert "train levels" in config[SECTION]["training"]["command"]

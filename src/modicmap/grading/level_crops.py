@@ -4,11 +4,11 @@ A reader grades a level from the disc and the two endplates' marrow together. Th
 shows exactly that: on each sagittal slice, the square centred between the two bodies'
 centroids, its vertical axis along the line joining them (so lordosis and a tilted
 acquisition do not matter) and its size a fixed multiple of that distance (so body size
-and pixel spacing do not matter either): ``ALONG`` times the distance up and down (both
-bodies whole, up to the neighbouring discs), ``ACROSS`` times it front and back (the whole
-body depth, the canal behind and the tissue in front). Channels: T1 and T2 divided by the
-median of all body marrow on the same slice (the disc ratios' normalisation,
-:mod:`modicmap.grading.discs`), clipped to ``[0, CLIP]``. Sampled with
+and pixel spacing do not matter either): ``ALONG`` times the distance up and down (from
+inside the lower body to inside the upper one), ``ACROSS`` times it front and back (the
+whole body depth and the canal behind); a network records its own geometry. Channels: T1
+and T2 divided by the median of all body marrow on the same slice (the disc ratios'
+normalisation, :mod:`modicmap.grading.discs`), clipped to ``[0, CLIP]``. Sampled with
 ``scipy.ndimage.map_coordinates`` (bilinear).
 """
 
@@ -22,13 +22,13 @@ from scipy import ndimage
 from modicmap.grading.discs import central_slices
 
 #: half the patch height, in units of the distance between the two bodies' centroids
-#: (1.0: up to the middle of the next discs; 0.65 in bundles before 2026-11-26, which
-#: ranked SPIDER dev levels about 0.02 AUC worse, docs/benchmarks.md "More context")
-ALONG = 1.0
+#: (a wider patch, 1.0 x 1.0 at 80 px, ranked SPIDER dev levels no better in the nested
+#: cross-validation: docs/benchmarks.md "More context, more targets")
+ALONG = 0.65
 #: half the patch width, in the same units
-ACROSS = 1.0
+ACROSS = 0.75
 #: patch side in pixels
-SIZE = 80
+SIZE = 64
 #: signal ratios above this are clipped (fat and fluid reach 3-4 times marrow)
 CLIP = 4.0
 #: a body with fewer pixels than this on a slice is not used for a patch

@@ -61,7 +61,7 @@ logger = logging.getLogger(__name__)
 
 #: SPIDER's other per-level gradings, learned as auxiliary targets (``--aux-weight`` > 0)
 #: where a gradings file has them (on SPIDER dev they did not measurably help the Modic
-#: ranking, docs/benchmarks.md "More context", so the default weight is 0)
+#: ranking, docs/benchmarks.md "More context, more targets", so the default weight is 0)
 AUX_TARGETS = (
     "UP endplate",
     "LOW endplate",
@@ -128,8 +128,11 @@ class LevelGrading:
 
 def aux_columns(path: Path) -> tuple[str, ...]:
     """The AUX_TARGETS columns the gradings file has."""
-    with path.open(newline="") as handle:
-        fields = csv.DictReader(handle).fieldnames or []
+    try:
+        with path.open(newline="") as handle:
+            fields = csv.DictReader(handle).fieldnames or []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot be read ({exc.__class__.__name__})") from None
     return tuple(t for t in AUX_TARGETS if t in fields)
 
 
@@ -472,12 +475,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="gradings columns learned as auxiliary targets, > 0 = present (default: those "
         f"of {', '.join(AUX_TARGETS)} the file has)",
     )
+    geometry = PatchGeometry()
+    parser.add_argument(
+        "--patch",
+        nargs=3,
+        type=float,
+        default=(geometry.size, geometry.along, geometry.across),
+        metavar=("SIZE", "ALONG", "ACROSS"),
+        help="patch side in pixels and half height / half width in units of the distance "
+        "between the two bodies' centroids (default %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="(default %(default)s)")
     parser.add_argument(
         "--threads", type=int, default=defaults.threads, help="CPU threads (default %(default)s)"
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
+
+
+def patch_spec(patch: list[float], aux: tuple[str, ...] = ()) -> LevelNetSpec:
+    """The network spec of a ``--patch SIZE ALONG ACROSS`` option."""
+    size, along, across = patch
+    try:
+        return LevelNetSpec(size=int(size), along=along, across=across, aux_targets=aux)
+    except ValueError as exc:
+        raise InputError(Path("--patch"), str(exc)) from None
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -500,10 +522,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     base = load_bundle(args.model)
     started = time.time()
     inputs = [args.cohort, args.runs, args.gradings]
-    with output_dir(args.out, force=args.force, inputs=inputs) as work:
+    aux: tuple[str, ...] = ()
+    if settings.aux_weight > 0:
         aux = aux_columns(args.gradings) if args.aux_targets is None else tuple(args.aux_targets)
-        aux = aux if settings.aux_weight > 0 else ()
-        spec = LevelNetSpec(aux_targets=aux)
+    spec = patch_spec(args.patch, aux)
+    with output_dir(args.out, force=args.force, inputs=inputs) as work:
         data = level_data(args.cohort, args.runs, args.gradings, spec)
         network, losses, level_model, metrics = fit_with_network(
             data, settings, spec, device=args.device, progress=not args.quiet

@@ -166,12 +166,13 @@ def main() -> None:
             saved = args.work / f"{args.out_name}_fold{f}"
             if (saved / "modicmap.json").is_file():  # a finished fold of an interrupted run
                 bundle = load_bundle(saved)
-                network, _ = load_level_network(bundle)
+                network, fold_spec = load_level_network(bundle)  # its own geometry
                 model = LevelModel.from_json(bundle.section("level_model"))
             else:
                 settings = LevelTrainSettings(
                     seed=f, pfirrmann_weight=args.pfirrmann_weight, aux_weight=args.aux_weight
                 )
+                fold_spec = spec
                 network, _, model, metrics = fit_with_network(data.subset(rows), settings, spec)
                 print(f"fold {f}: level network {metrics}", flush=True)
                 save_bundle(
@@ -192,7 +193,7 @@ def main() -> None:
             evidence = None
             if network is not None:  # the network's scores, as `run` adds them
                 t1 = images / f"{pid}_t1.nii.gz"
-                patches, evidence, _ = run_patches(t1, runs / pid, spec.geometry)
+                patches, evidence, _ = run_patches(t1, runs / pid, fold_spec.geometry)
                 evidence = with_network_scores(evidence, score_patches(network, patches))
             regrade(runs / pid, out / pid, model, evidence)
         print(

@@ -271,6 +271,8 @@ def test_train_levels_cli_writes_a_bundle_whose_run_reads_the_network(tmp_path: 
     evidence = json.loads((out / "summary.json").read_text())["levels"]
     assert evidence and all(e["level_net_logit"] is not None for e in evidence)
     assert all(1.0 < e["pfirrmann_estimate"] < 6.0 for e in evidence)
+    report = (out / "report.html").read_text()
+    assert "What the level network read" in report and 'alt="level patches"' in report
 
 
 def test_train_levels_refuses_runs_without_gradings(

@@ -102,6 +102,7 @@ def run_study(
     t1_arr = study.t1_array
     t2_arr = study.t2_array
     t2_unreliable = bool(registration_json.get("warnings"))  # it may show other anatomy
+    report_patches: dict[str, np.ndarray] = {}  # the level network's input, for the report
     if not t2_unreliable:
         swapped = swapped_warning(t1_arr, t2_arr, vertebrae.labels, spacing)
         if swapped:
@@ -150,6 +151,12 @@ def run_study(
             spec = LevelNetSpec.from_json(bundle.section(LEVEL_NETWORK))
             patches = level_patches(t1_arr, t2_arr, vertebrae.labels, spacing, pairs, spec.geometry)
             evidence = with_network_scores(evidence, score_levels(bundle, patches, options.device))
+            shown = {r.level: patches.get(pair) for r, pair in zip(levels, pairs, strict=True)}
+            report_patches = {
+                name: found.patches[len(found.patches) // 2]
+                for name, found in shown.items()
+                if found is not None
+            }
         if level_model is not None:
             levels, evidence = apply_level_model(level_model, levels, evidence, endplates)
     with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:
@@ -200,6 +207,7 @@ def run_study(
             levels=levels,
             summary=summary,
             spacing_zyx=spacing,  # type: ignore[arg-type]
+            level_patches=report_patches,
         )
         if t1.dicom is not None:
             try:

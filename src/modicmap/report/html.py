@@ -118,6 +118,28 @@ def _scatter(zmaps: ZScoreMaps, modic: np.ndarray, centroids: Centroids) -> str:
     return _png(fig)
 
 
+def _level_patches(patches: dict[str, np.ndarray], evidence: dict[str, dict[str, Any]]) -> str:
+    """One column per level: the middle patch the level network read, T1 above T2 (signal
+    relative to the bodies' marrow, 0-2.5), titled with the network's probability."""
+    import matplotlib.pyplot as plt
+
+    names = list(patches)
+    fig, axes = plt.subplots(
+        2, len(names), figsize=(1.5 * len(names), 3.4), squeeze=False, layout="constrained"
+    )
+    for j, name in enumerate(names):
+        logit = evidence.get(name, {}).get("level_net_logit")
+        title = name if logit is None else f"{name}\n{1 / (1 + math.exp(-float(logit))):.2f}"
+        for i, sequence in enumerate(("T1", "T2")):
+            axes[i, j].imshow(patches[name][i], cmap="gray", vmin=0.0, vmax=2.5)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            if j == 0:
+                axes[i, j].set_ylabel(sequence)
+        axes[0, j].set_title(title, fontsize=8)
+    return _png(fig)
+
+
 def _registration(t1: np.ndarray, t2: np.ndarray, aspect: float) -> str:
     import matplotlib.pyplot as plt
     from skimage.feature import canny
@@ -154,8 +176,10 @@ def write_report(
     levels: list[LevelGrade],
     summary: dict[str, Any],
     spacing_zyx: tuple[float, float, float],
+    level_patches: dict[str, np.ndarray] | None = None,
 ) -> Path:
-    """Write the report; ``summary`` already excludes patient identifiers unless asked for."""
+    """Write the report; ``summary`` already excludes patient identifiers unless asked for.
+    ``level_patches``: per level name, the patch arr[2, S, S] the level network read."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -217,6 +241,18 @@ def write_report(
     figures = "".join(
         f'<figure><img alt="Modic map slice {k + 1}" src="{src}"></figure>' for k, src in maps
     )
+    patches_section = (
+        "<h2>What the level network read</h2>"
+        '<p class="note">Each level\'s middle patch: the disc between the two bodies, turned so '
+        "that the line joining the bodies' centres is vertical (upper body at the top, the "
+        "image's front-back direction kept), T1 above T2, signal relative to the bodies' "
+        "marrow; above each, the network's probability of a Modic change at the level (one "
+        "input of the level confidence).</p>"
+        f'<figure><img alt="level patches" src="{_level_patches(level_patches, evidence)}">'
+        "</figure>"
+        if level_patches
+        else ""
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>modicmap report</title>
 <style>
@@ -236,6 +272,7 @@ Research software: every finding must be checked on the images by a radiologist.
 <h2>Modic maps</h2>
 <p class="note">Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
 {figures}
+{patches_section}
 <h2>Endplates</h2>
 <table><tr><th>vertebra</th><th>endplate</th><th>Modic</th><th>type 1 share</th><th>type 2 share</th><th>type 3 share</th><th>lesion {unit}</th><th>confidence</th></tr>{endplate_rows}</table>
 <h2>Lesion voxels in (T1 z, T2 z)</h2>

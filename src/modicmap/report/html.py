@@ -244,8 +244,8 @@ def write_report(
     patches_section = (
         "<h2>What the level network read</h2>"
         '<p class="note">Each level\'s middle patch: the disc between the two bodies, turned so '
-        "that the line joining the bodies' centres is vertical (upper body at the top, the "
-        "image's front-back direction kept), T1 above T2, signal relative to the bodies' "
+        "that the line joining the bodies' centres is vertical (upper body at the top, front at the "
+        "left), T1 above T2, signal relative to the bodies' "
         "marrow; above each, the network's probability of a Modic change at the level (one "
         "input of the level confidence).</p>"
         f'<figure><img alt="level patches" src="{_level_patches(level_patches, evidence)}">'

@@ -271,3 +271,18 @@ def test_header_warns_about_a_stir_or_t1_given_as_t2(tmp_path: Path) -> None:
     nifti = tmp_path / "t2.nii.gz"
     sitk.WriteImage(canonical_image(), str(nifti))
     assert header_warnings(t1, read_image(nifti)) == []  # no header, not judged
+
+
+def test_a_t1_flair_is_a_t1_and_a_stir_is_not(tmp_path: Path) -> None:
+    from modicmap.pipeline.sequence_check import header_warnings
+
+    study = tmp_path / "study"
+    _series(study / "series2", "Sag T1 FLAIR", 2200, 9, 2, inversion_time_ms=860)
+    _series(study / "series3", "Sag T2 FSE", 3500, 100, 3)
+    _series(study / "series4", "Sag STIR", 4000, 40, 4, inversion_time_ms=150)
+    t1 = read_image(study, SeriesRole.T1)
+    t2 = read_image(study, SeriesRole.T2)
+    assert t1.dicom is not None and t1.dicom.series_description == "Sag T1 FLAIR"
+    assert header_warnings(t1, t2) == [], "fat is bright on a T1 FLAIR"
+    stir = read_image(study / "series4")
+    assert "inversion recovery" in header_warnings(t1, stir)[0]

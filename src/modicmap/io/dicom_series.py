@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 _T1_WORDS = re.compile(r"t1", re.IGNORECASE)
 _T2_WORDS = re.compile(r"t2", re.IGNORECASE)
 _INVERSION_WORDS = re.compile(r"stir|tirm|flair|\bir\b|inversion", re.IGNORECASE)
+_FAT_NULLING_WORDS = re.compile(r"stir|tirm", re.IGNORECASE)
+#: an inversion time from this on is not a fat-nulling one (STIR: about 130-250 ms)
+_T1_INVERSION_MIN_TI_MS = 400.0
 _LOCALISER_WORDS = re.compile(r"locali[sz]er|scout|survey|tripilot|3.?plane", re.IGNORECASE)
 _FAT_SAT_OR_CONTRAST = re.compile(r"\bfs\b|fat ?sat|spair|dixon|\+c\b|gad|post", re.IGNORECASE)
 
@@ -114,12 +117,14 @@ def find_series(folder: Path) -> list[SeriesCandidate]:
 
 
 def weighting(info: DicomSeriesInfo) -> str:
-    """'t1', 't2', 'ir' (STIR/TIRM/FLAIR), 'localiser' or 'unknown' (timing, then description)."""
+    """'t1', 't2', 'ir' (STIR/TIRM, T2 FLAIR), 'localiser' or 'unknown' (timing, then
+    description). A T1 FLAIR (inversion recovery with a short TE and a long, not
+    fat-nulling TI; GE's usual sagittal T1 of the spine) is 't1': fat stays bright on it."""
     desc = info.series_description
     if _LOCALISER_WORDS.search(desc) or (info.repetition_time_ms or 1e9) < 100:
         return "localiser"
     if info.inversion_time_ms or _INVERSION_WORDS.search(desc):
-        return "ir"
+        return "t1" if _t1_inversion(info) else "ir"
     tr, te = info.repetition_time_ms, info.echo_time_ms
     if tr is not None and te is not None:
         if tr < 1200 and te < 35:
@@ -131,6 +136,15 @@ def weighting(info: DicomSeriesInfo) -> str:
     if _T2_WORDS.search(desc) and not _T1_WORDS.search(desc):
         return "t2"
     return "unknown"
+
+
+def _t1_inversion(info: DicomSeriesInfo) -> bool:
+    desc, te, ti = info.series_description, info.echo_time_ms, info.inversion_time_ms
+    if _FAT_NULLING_WORDS.search(desc) or (ti is not None and ti < _T1_INVERSION_MIN_TI_MS):
+        return False
+    if te is not None:
+        return te < 35
+    return bool(_T1_WORDS.search(desc)) and not _T2_WORDS.search(desc)
 
 
 def choose_series(

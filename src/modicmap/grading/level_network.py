@@ -131,13 +131,3 @@ def score_patches(
         )
         start += n
     return scores
-
-
-def score_levels(
-    bundle: ModelBundle, levels: dict[tuple[int, int], LevelPatches], device: str = "cpu"
-) -> dict[tuple[int, int], LevelNetScore]:
-    """The bundle's level network's score of every level (empty when it has none)."""
-    if not bundle.has(SECTION) or not levels:
-        return {}
-    model, _ = load_level_network(bundle, device)
-    return score_patches(model, levels, device)

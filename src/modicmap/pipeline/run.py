@@ -30,7 +30,7 @@ from modicmap.grading.level_model import (
     without_t2,
 )
 from modicmap.grading.level_network import SECTION as LEVEL_NETWORK
-from modicmap.grading.level_network import LevelNetSpec, score_levels
+from modicmap.grading.level_network import LevelNetSpec, load_level_network, score_patches
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
 from modicmap.io.image import LoadedImage
@@ -148,9 +148,11 @@ def run_study(
         if t2_unreliable:
             evidence = without_t2(evidence)
         elif level_model is not None and level_model.uses_network:
-            spec = LevelNetSpec.from_json(bundle.section(LEVEL_NETWORK))
+            network, spec = load_level_network(bundle, options.device)
             patches = level_patches(t1_arr, t2_arr, vertebrae.labels, spacing, pairs, spec.geometry)
-            evidence = with_network_scores(evidence, score_levels(bundle, patches, options.device))
+            evidence = with_network_scores(
+                evidence, score_patches(network, patches, options.device)
+            )
             shown = {r.level: patches.get(pair) for r, pair in zip(levels, pairs, strict=True)}
             report_patches = {
                 name: found.patches[len(found.patches) // 2]

@@ -73,8 +73,8 @@ def _training_levels(
         for item in read_level_evidence(runs / pid):
             if (pid, item.index_from_sacrum) in gradings:
                 evidence.append(item)
-                truth.append(gradings[(pid, item.index_from_sacrum)] > 0)
-    return evidence, np.array(truth)
+                truth.append(gradings[(pid, item.index_from_sacrum)])
+    return evidence, np.array(truth)  # graded types 0-3
 
 
 def regrade(
@@ -184,7 +184,10 @@ def main() -> None:
         else:
             evidence, truth = _training_levels(runs, others, gradings)
             model = fit_level_model(
-                evidence, truth, source=f"fold {f}: fitted on the other folds' {len(truth)} levels"
+                evidence,
+                truth > 0,
+                source=f"fold {f}: fitted on the other folds' {len(truth)} levels",
+                types=truth,
             )
         models.append({"fold": f, **model.to_json()})
         for pid in patients:

@@ -199,6 +199,15 @@ def test_calibrate_level_model_cli_stores_the_model_and_keeps_the_threshold(
     assert model.coefficients[FEATURES.index("disc_t2")] < 0
     assert "120 levels of 40 patients" in model.source
     assert (out / "roc_levels.png").is_file()
+    # every Modic level of these gradings is type 2: the prior is fitted from them
+    modic_levels = sum(line.endswith(",2") for line in gradings.read_text().splitlines())
+    assert model.type_prior == pytest.approx(
+        tuple(np.array([1, modic_levels + 1, 1]) / (modic_levels + 3))
+    )
+    voxels = tmp_path / "voxel_types"
+    assert main([*argv, "--voxel-types", "--out", str(voxels), "--quiet"]) == 0
+    config = json.loads((voxels / "modicmap.json").read_text())
+    assert LevelModel.from_json(config["level_model"]).type_prior is None
 
 
 def test_calibrate_level_model_with_a_level_network_fits_its_logit(

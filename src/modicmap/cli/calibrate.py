@@ -47,6 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="fit the level model on the runs' level evidence instead of the endplate threshold",
     )
     parser.add_argument(
+        "--voxel-types",
+        action="store_true",
+        help="with --level-model: type a graded level by its voxels (the paper's plurality) "
+        "instead of by its lesion signal and the types' shares in the gradings (the default)",
+    )
+    parser.add_argument(
         "--out", type=Path, required=True, metavar="BUNDLE_DIR", help="new model bundle"
     )
     common.add_model(parser)
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fit_level_model(args: argparse.Namespace, base: ModelBundle) -> int:
+    from dataclasses import replace
+
     from modicmap.errors import InputError
     from modicmap.evaluation.calibration import fit_level_model_on_runs, roc_figure
     from modicmap.evaluation.gradings import read_gradings
@@ -107,6 +115,8 @@ def _fit_level_model(args: argparse.Namespace, base: ModelBundle) -> int:
     model, choice = fit_level_model_on_runs(
         args.runs, read_gradings(args.gradings), with_network=base.has(SECTION)
     )
+    if args.voxel_types:
+        model = replace(model, type_prior=None)
     with output_dir(
         args.out, force=args.force, inputs=(args.runs, args.gradings, base.folder)
     ) as work:

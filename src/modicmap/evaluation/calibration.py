@@ -130,13 +130,14 @@ def fit_level_model_on_runs(
 
     if not runs.is_dir():
         raise InputError(runs, "is not a folder of run outputs")
-    evidence, truth, patients = [], [], set()
+    evidence, truth, types, patients = [], [], [], set()
     for folder in sorted(p for p in runs.iterdir() if (p / "summary.json").is_file()):
         for item in read_level_evidence(folder):
             key = (folder.name, item.index_from_sacrum)
             if key in gradings:
                 evidence.append(item)
                 truth.append(gradings[key] > 0)
+                types.append(gradings[key])
                 patients.add(folder.name)
     if not evidence:
         raise InputError(
@@ -159,6 +160,7 @@ def fit_level_model_on_runs(
         source=f"modicmap calibrate --level-model on {runs} ({len(evidence)} levels of "
         f"{len(patients)} patients)",
         features=FEATURES if with_network else WITHOUT_NETWORK,
+        types=np.array(types),
     )
     score = model.probability(evidence_features(evidence))
     return model, youden_threshold(labels, score, strict=False)

@@ -27,10 +27,12 @@ graded when the model's probability reaches its threshold (Youden's J on the fit
 levels). Strong marrow evidence is never overruled by a healthy-looking disc
 or a high level: when the marrow probability reaches ``marrow_override`` (the marrow
 probability that only ``1 - OVERRIDE_SPECIFICITY`` of the fitting levels graded "none"
-reach), the level's probability is at least its marrow probability. Its type comes from
-the voxels: the type of its graded endplates, else the type with the largest voxel share
-in its two endplate regions, else type 2 (no voxel of the level passes the map's
-threshold; type 2 is 98 % of SPIDER's graded levels).
+reach), the level's probability is at least its marrow probability. A graded level's type:
+with the model's ``type_prior`` (fitted from the same gradings), the most probable type
+given the mean z-scores of its lesion voxels (:mod:`modicmap.grading.level_typing`);
+without one (older bundles), from the voxels: the type of its graded endplates, else the
+type with the largest voxel share in its two endplate regions, else type 2 (no voxel of
+the level passes the map's threshold; type 2 is 98 % of SPIDER's graded levels).
 The endplate rows stay the paper's voxel grades; summary.json lists every level's evidence.
 """
 
@@ -45,7 +47,9 @@ from modicmap.grading.bands import BandSignal
 from modicmap.grading.discs import DiscSignal
 from modicmap.grading.grade import level_type
 from modicmap.grading.level_network import LevelNetScore
+from modicmap.grading.level_typing import LesionSignal, type_posterior, type_prior
 from modicmap.grading.tables import EndplateGrade, LevelGrade
+from modicmap.grading.typing import PAPER_CENTROIDS, Centroids
 from modicmap.labels import vertebra_code
 
 FEATURES = (
@@ -88,6 +92,9 @@ class LevelEvidence:
     probability: float
     level_net_logit: float | None = None  # the level network's, when the bundle has one
     pfirrmann_estimate: float | None = None  # the level network's estimate of the disc's grade
+    lesion_t1z: float | None = None  # mean z-scores of the lesion voxels at the level
+    lesion_t2z: float | None = None
+    type_posterior: tuple[float, float, float] | None = None  # when typed with a prior
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +116,11 @@ class LevelEvidence:
             probability=float(data["probability"]),
             level_net_logit=signal("level_net_logit"),
             pfirrmann_estimate=signal("pfirrmann_estimate"),
+            lesion_t1z=signal("lesion_t1z"),
+            lesion_t2z=signal("lesion_t2z"),
+            type_posterior=None
+            if data.get("type_posterior") is None
+            else tuple(float(v) for v in data["type_posterior"]),  # type: ignore[arg-type]
         )
 
 
@@ -121,6 +133,8 @@ class LevelModel:
     marrow_override: float = 1.0  # marrow probability from which the marrow alone decides
     source: str = ""
     features: tuple[str, ...] = WITHOUT_NETWORK  # the FEATURES it uses, in FEATURES' order
+    #: shares of types 1-3 among the fitting gradings' Modic levels; None: voxel plurality
+    type_prior: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if [f for f in FEATURES if f in self.features] != list(self.features):
@@ -131,6 +145,8 @@ class LevelModel:
             raise ValueError("one coefficient per feature is needed")
         if len(self.signal_means) != len(self.signal_columns):
             raise ValueError("one mean per signal feature is needed")
+        if self.type_prior is not None and (len(self.type_prior) != 3 or min(self.type_prior) <= 0):
+            raise ValueError("a type prior needs three positive shares (types 1, 2, 3)")
 
     @property
     def columns(self) -> list[int]:
@@ -155,10 +171,12 @@ class LevelModel:
             "signal_means": list(self.signal_means),
             "marrow_override": self.marrow_override,
             "source": self.source,
+            "type_prior": None if self.type_prior is None else list(self.type_prior),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LevelModel:
+        prior = data.get("type_prior")
         return cls(
             coefficients=tuple(float(c) for c in data["coefficients"]),
             intercept=float(data["intercept"]),
@@ -167,6 +185,7 @@ class LevelModel:
             marrow_override=float(data.get("marrow_override", 1.0)),
             source=str(data.get("source", "")),
             features=tuple(str(f) for f in data["features"]),
+            type_prior=None if prior is None else tuple(float(v) for v in prior),  # type: ignore[arg-type]
         )
 
     def probability(self, features: np.ndarray, *, override: bool = True) -> np.ndarray:
@@ -239,10 +258,13 @@ def fit_level_model(
     *,
     source: str = "",
     features: tuple[str, ...] = WITHOUT_NETWORK,
+    types: np.ndarray | None = None,
 ) -> LevelModel:
     """Logistic regression (L2, C = 1) of ``truth`` (any Modic) on the levels' ``features``;
     threshold by Youden's J and the marrow override (``OVERRIDE_SPECIFICITY``) on the same
-    levels."""
+    levels. ``types``: the same levels' graded types (0-3), for the type prior
+    (:func:`modicmap.grading.level_typing.type_prior`); without them graded levels keep
+    the type of their voxels."""
     from sklearn.linear_model import LogisticRegression
 
     from modicmap.evaluation.calibration import youden_threshold
@@ -263,6 +285,7 @@ def fit_level_model(
         signal_means=means,
         source=source,
         features=tuple(features),
+        type_prior=None if types is None else type_prior(int(t) for t in np.asarray(types)),
     )
     full = evidence_features(evidence)
     choice = youden_threshold(truth, model.probability(full, override=False), strict=False)
@@ -275,12 +298,14 @@ def level_evidence(
     levels: list[LevelGrade],
     discs: dict[tuple[int, int], DiscSignal],
     bands: dict[tuple[int, int], BandSignal],
+    lesions: dict[tuple[int, int], LesionSignal] | None = None,
 ) -> list[LevelEvidence]:
     """The evidence of every level (``probability`` = the level's marrow probability)."""
     out = []
     for level in levels:
         key = (vertebra_code(level.upper_vertebra), vertebra_code(level.lower_vertebra))
         disc, band = discs.get(key), bands.get(key)
+        lesion = None if lesions is None else lesions.get(key)
         out.append(
             LevelEvidence(
                 level=level.level,
@@ -293,6 +318,8 @@ def level_evidence(
                 band_t1_p90=None if band is None else round(band.t1_p90, 6),
                 band_t2_p90=None if band is None else round(band.t2_p90, 6),
                 probability=level.probability,
+                lesion_t1z=None if lesion is None else round(lesion.t1z, 6),
+                lesion_t2z=None if lesion is None else round(lesion.t2z, 6),
             )
         )
     return out
@@ -352,8 +379,12 @@ def apply_level_model(
     levels: list[LevelGrade],
     evidence: list[LevelEvidence],
     endplates: list[EndplateGrade],
+    centroids: Centroids = PAPER_CENTROIDS,
 ) -> tuple[list[LevelGrade], list[LevelEvidence]]:
-    """Levels graded by the model (probability and grade; the endplate columns unchanged)."""
+    """Levels graded by the model (probability and grade; the endplate columns unchanged).
+    A graded level's type: with the model's type prior, the most probable type given its
+    lesion signal (:mod:`modicmap.grading.level_typing`, ``centroids``: the map's); without
+    one, its voxels' type."""
     if not levels:
         return [], []
     probabilities = model.probability(evidence_features(evidence))
@@ -361,17 +392,40 @@ def apply_level_model(
     graded, updated = [], []
     for level, item, p in zip(levels, evidence, probabilities, strict=True):
         present = bool(p >= model.threshold)
+        posterior = None
+        if model.type_prior is not None:
+            signal = (
+                None
+                if item.lesion_t1z is None or item.lesion_t2z is None
+                else (item.lesion_t1z, item.lesion_t2z)
+            )
+            posterior = type_posterior(signal, centroids, model.type_prior)
+            modic = int(np.argmax(posterior)) + 1
+        else:
+            modic = _voxel_type(level, by_key)
         graded.append(
             LevelGrade(
                 level=level.level,
                 index_from_sacrum=level.index_from_sacrum,
                 upper_vertebra=level.upper_vertebra,
                 lower_vertebra=level.lower_vertebra,
-                modic=_voxel_type(level, by_key) if present else 0,
+                modic=modic if present else 0,
                 upper_endplate_modic=level.upper_endplate_modic,
                 lower_endplate_modic=level.lower_endplate_modic,
                 probability=float(p),
             )
         )
-        updated.append(replace(item, probability=float(round(p, 6))))
+        updated.append(
+            replace(
+                item,
+                probability=float(round(p, 6)),
+                type_posterior=None
+                if posterior is None
+                else (
+                    round(float(posterior[0]), 4),
+                    round(float(posterior[1]), 4),
+                    round(float(posterior[2]), 4),
+                ),
+            )
+        )
     return graded, updated

@@ -96,6 +96,7 @@ class LevelData:
     patients: tuple[str, ...]  # per level
     evidence: tuple[LevelEvidence, ...]  # per level, from the run's summary.json
     aux: np.ndarray | None = None  # float arr[n_levels, n_aux] (1/0, NaN = not graded)
+    types: np.ndarray | None = None  # int arr[n_levels]: the graded type, 0-3
 
     def patch_rows(self, levels: np.ndarray) -> np.ndarray:
         return np.flatnonzero(np.isin(self.level_of_patch, levels))
@@ -113,6 +114,7 @@ class LevelData:
             patients=tuple(self.patients[i] for i in levels),
             evidence=tuple(self.evidence[i] for i in levels),
             aux=None if self.aux is None else self.aux[levels],
+            types=None if self.types is None else self.types[levels],
         )
 
 
@@ -213,7 +215,7 @@ def level_data(cohort: Path, runs: Path, gradings: Path, spec: LevelNetSpec) -> 
 
     aux = spec.aux_targets
     graded = read_level_gradings(gradings, aux)
-    patches, owner, modic, pfirrmann, patients, evidence = [], [], [], [], [], []
+    patches, owner, modic, types, pfirrmann, patients, evidence = [], [], [], [], [], [], []
     aux_rows: list[tuple[float, ...]] = []
     skipped = 0
     for study in read_cohort(cohort):
@@ -234,6 +236,7 @@ def level_data(cohort: Path, runs: Path, gradings: Path, spec: LevelNetSpec) -> 
             patches.append(found[code_pair].patches)
             owner += [row] * len(found[code_pair].patches)
             modic.append(graded[key].modic > 0)
+            types.append(graded[key].modic)
             pfirrmann.append(graded[key].pfirrmann)
             aux_rows.append(graded[key].aux)
             patients.append(study.study_id)
@@ -254,6 +257,7 @@ def level_data(cohort: Path, runs: Path, gradings: Path, spec: LevelNetSpec) -> 
         patients=tuple(patients),
         evidence=tuple(evidence),
         aux=np.asarray(aux_rows, np.float64).reshape(len(modic), len(aux)) if aux else None,
+        types=np.asarray(types, np.int64),
     )
 
 
@@ -412,6 +416,7 @@ def fit_with_network(
         evidence,
         data.modic,
         features=FEATURES,
+        types=data.types,
         source=f"train levels: {len(data.modic)} levels of {len(set(data.patients))} "
         f"patients, level network logits out of fold ({settings.folds} folds)",
     )

@@ -31,6 +31,7 @@ from modicmap.grading.level_model import (
 )
 from modicmap.grading.level_network import SECTION as LEVEL_NETWORK
 from modicmap.grading.level_network import LevelNetSpec, load_level_network, score_patches
+from modicmap.grading.level_typing import lesion_signals
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
 from modicmap.io.image import LoadedImage
@@ -144,6 +145,7 @@ def run_study(
             levels,
             disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
             band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, regions=regions),
+            lesion_signals(zmaps.t1z, zmaps.t2z, modic, regions, pairs),
         )
         if t2_unreliable:
             evidence = without_t2(evidence)
@@ -160,7 +162,9 @@ def run_study(
                 if found is not None
             }
         if level_model is not None:
-            levels, evidence = apply_level_model(level_model, levels, evidence, endplates)
+            levels, evidence = apply_level_model(
+                level_model, levels, evidence, endplates, centroids
+            )
     with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:
         write_image(to_native(_image_like(modic, t1.image), t1), work / "modic_map.nii.gz")
         write_image(
@@ -192,6 +196,9 @@ def run_study(
                 "marrow_override": level_model.marrow_override,
                 "source": level_model.source,
                 "features": list(level_model.features),
+                "type_prior": None
+                if level_model.type_prior is None
+                else list(level_model.type_prior),
             },
             "levels": [e.to_json() for e in evidence],
             "seconds": timer.seconds,

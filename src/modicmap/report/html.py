@@ -218,8 +218,18 @@ def write_report(
                 else ""
             )
             + "and the level, fitted on per-level gradings; the level is graded when it reaches "
-            f"{float(summary['level_model']['threshold']):.2f}, with the type of its endplates' "
-            "voxels. The endplate columns are the voxel grades. A level whose marrow confidence "
+            f"{float(summary['level_model']['threshold']):.2f}, "
+            + (
+                "with the type that is most probable given the mean T1 and T2 z-scores of the "
+                "lesion voxels at the level (their likelihood under each type's centroid and "
+                "spread) and how often each type occurs among the Modic levels of the gradings "
+                "the level model was fitted on (column 'type if Modic'): a rare type needs "
+                "clear signal, so a level can show another type than the voxels of its "
+                "endplates. "
+                if summary["level_model"].get("type_prior")
+                else "with the type of its endplates' voxels. "
+            )
+            + "The endplate columns are the voxel grades. A level whose marrow confidence "
             f"reaches {float(summary['level_model'].get('marrow_override', 1.0)):.2f} keeps at "
             "least that confidence, whatever its disc. A level marked * is graded although "
             "neither of its endplates passes the voxel rule, one marked &dagger; is not graded "
@@ -268,7 +278,7 @@ th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fb
 Research software: every finding must be checked on the images by a radiologist.</p>
 <h2>Warnings</h2><ul class="{"warn" if summary.get("warnings") else "note"}">{warnings}</ul>
 <h2>Disc levels</h2>
-<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th><th>level network</th><th>Pfirrmann (estimated)</th></tr>{level_rows}</table>
+<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th><th>level network</th><th>Pfirrmann (estimated)</th><th>type if Modic: P(1 / 2 / 3)</th></tr>{level_rows}</table>
 <h2>Modic maps</h2>
 <p class="note">Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
 {figures}
@@ -321,7 +331,7 @@ def _no_voxel_grade_mark(level: LevelGrade) -> str:
 
 def _evidence_cells(item: dict[str, Any] | None) -> str:
     if item is None:
-        return "<td></td>" * 7
+        return "<td></td>" * 8
 
     def value(key: str, digits: int = 2) -> str:
         v = item.get(key)  # type: ignore[union-attr]
@@ -330,4 +340,10 @@ def _evidence_cells(item: dict[str, Any] | None) -> str:
     keys = ("marrow_probability", "band_t1_p90", "band_t2_p90", "disc_t1_ratio", "disc_t2_ratio")
     logit = item.get("level_net_logit")
     network = "<td>-</td>" if logit is None else f"<td>{1 / (1 + math.exp(-float(logit))):.2f}</td>"
-    return "".join(value(k) for k in keys) + network + value("pfirrmann_estimate", 1)
+    posterior = item.get("type_posterior")
+    types = (
+        "<td>-</td>"
+        if posterior is None
+        else "<td>" + " / ".join(f"{float(v):.2f}" for v in posterior) + "</td>"
+    )
+    return "".join(value(k) for k in keys) + network + value("pfirrmann_estimate", 1) + types

@@ -260,6 +260,8 @@ def test_train_levels_cli_writes_a_bundle_whose_run_reads_the_network(tmp_path: 
     config = json.loads((tmp_path / "bundle" / "modicmap.json").read_text())
     assert (config[SECTION]["size"], config[SECTION]["along"]) == (48, 0.9), "its own geometry"
     assert config["level_model"]["features"] == list(FEATURES)
+    prior = config["level_model"]["type_prior"]  # every Modic level graded is type 2
+    assert prior[1] > prior[0] == pytest.approx(prior[2]), "fitted from the gradings' types"
     assert config[SECTION]["metrics_out_of_fold"]["patients"] == 4
     assert "train levels" in config[SECTION]["training"]["command"]
     assert config[SECTION]["aux_targets"] == ["UP endplate"], "the SPIDER columns it has"
@@ -271,6 +273,7 @@ def test_train_levels_cli_writes_a_bundle_whose_run_reads_the_network(tmp_path: 
     evidence = json.loads((out / "summary.json").read_text())["levels"]
     assert evidence and all(e["level_net_logit"] is not None for e in evidence)
     assert all(1.0 < e["pfirrmann_estimate"] < 6.0 for e in evidence)
+    assert all(e["type_posterior"] is not None for e in evidence), "typed with the prior"
     report = (out / "report.html").read_text()
     assert "What the level network read" in report and 'alt="level patches"' in report
 

@@ -358,7 +358,9 @@ def without_t2(evidence: list[LevelEvidence]) -> list[LevelEvidence]:
     ]
 
 
-def _voxel_type(level: LevelGrade, endplates: dict[tuple[str, str], EndplateGrade]) -> int:
+def voxel_type(level: LevelGrade, endplates: dict[tuple[str, str], EndplateGrade]) -> int:
+    """A level's type from its voxels: its graded endplates' (:func:`level_type`), else the
+    largest voxel share of its two endplate regions, else ``FALLBACK_TYPE``."""
     a = endplates.get((level.upper_vertebra, "inferior"))
     b = endplates.get((level.lower_vertebra, "superior"))
     graded = level_type(
@@ -402,7 +404,7 @@ def apply_level_model(
             posterior = type_posterior(signal, centroids, model.type_prior)
             modic = int(np.argmax(posterior)) + 1
         else:
-            modic = _voxel_type(level, by_key)
+            modic = voxel_type(level, by_key)
         graded.append(
             LevelGrade(
                 level=level.level,

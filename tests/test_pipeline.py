@@ -355,6 +355,39 @@ def test_a_real_3d_volume_is_graded_like_its_own_single_slices(
     assert sum(int(r["modic"]) > 0 for r in rows) <= 2
 
 
+@pytest.mark.real
+def test_a_real_pair_rescaled_to_16_bit_is_graded_the_same(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The shared slices are 8-bit, min-max scaled; a scanner's are 16-bit on its own scale.
+    Every stage normalises, so an affine rescaling must not change bodies, names or grades."""
+    images = shared_data / "spider-midsag" / "images"
+    rescaled = {}
+    for seq in ("t1", "t2"):
+        image = sitk.ReadImage(str(images / f"2_{seq}.nii.gz"))
+        values = sitk.GetArrayFromImage(image).astype(np.float64) * 37.3 + 120.0
+        out = sitk.GetImageFromArray(values.astype(np.uint16))
+        out.CopyInformation(image)
+        rescaled[seq] = tmp_path / f"2_{seq}.mha"
+        sitk.WriteImage(out, str(rescaled[seq]))
+    runs = {}
+    for name, t1, t2 in (
+        ("8bit", images / "2_t1.nii.gz", images / "2_t2.nii.gz"),
+        ("16bit", rescaled["t1"], rescaled["t2"]),
+    ):
+        argv = ["run", "--t1", str(t1), "--t2", str(t2), "--out", str(tmp_path / name)]
+        assert main([*argv, "--quiet"]) == 0
+        with (tmp_path / name / "levels.csv").open(newline="") as handle:
+            runs[name] = list(csv.DictReader(handle))
+    fields = ("level", "index_from_sacrum", "modic", "upper_endplate_modic", "lower_endplate_modic")
+    assert [[r[f] for f in fields] for r in runs["16bit"]] == [
+        [r[f] for f in fields] for r in runs["8bit"]
+    ]
+    p8 = np.array([float(r["probability"]) for r in runs["8bit"]])
+    p16 = np.array([float(r["probability"]) for r in runs["16bit"]])
+    assert np.abs(p16 - p8).max() < 0.05
+
+
 def test_lesion_stage_looks_at_the_bodies_grown_by_the_bundles_margin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -46,23 +46,30 @@ def _summary(patients: np.ndarray, truth: np.ndarray, typed: np.ndarray) -> dict
     }
 
 
+def _paired(
+    patients: np.ndarray, truth: np.ndarray, voxel: np.ndarray, other: np.ndarray, name: str
+) -> dict[str, object]:
+    """Both typings of the same levels scored, and the kappa difference (other - voxel) over
+    paired patient bootstrap samples."""
+    diff = [
+        cohen_kappa_score(truth[i], other[i], labels=[0, 1, 2, 3])
+        - cohen_kappa_score(truth[i], voxel[i], labels=[0, 1, 2, 3])
+        for i in patient_bootstrap(patients, 1000)
+    ]
+    return {
+        "voxel_types": _summary(patients, truth, voxel),
+        name: _summary(patients, truth, other),
+        "kappa_types_difference_ci95": np.percentile(diff, [2.5, 50, 97.5]).round(3).tolist(),
+    }
+
+
 def out_of_fold(cv: Path) -> dict[str, object]:
     rows = json.loads(cv.read_text())["rows"]
     patients = np.array([r["pid"] for r in rows])
     truth = np.array([r["truth"] for r in rows])
     voxel = np.array([r["modic"] for r in rows])
-    prior = np.where(voxel > 0, 2, 0)
-    diff = [
-        cohen_kappa_score(truth[i], prior[i], labels=[0, 1, 2, 3])
-        - cohen_kappa_score(truth[i], voxel[i], labels=[0, 1, 2, 3])
-        for i in patient_bootstrap(patients, 1000)
-    ]
-    return {
-        "levels": len(rows),
-        "voxel_types": _summary(patients, truth, voxel),
-        "graded_typed_2": _summary(patients, truth, prior),
-        "kappa_types_difference_ci95": np.percentile(diff, [2.5, 50, 97.5]).round(3).tolist(),
-    }
+    typed_2 = np.where(voxel > 0, 2, 0)
+    return {"levels": len(rows), **_paired(patients, truth, voxel, typed_2, "graded_typed_2")}
 
 
 def with_prior(runs: Path, gradings: Path) -> dict[str, object]:
@@ -97,19 +104,11 @@ def with_prior(runs: Path, gradings: Path) -> dict[str, object]:
                         "posterior": item.get("type_posterior"),
                     }
                 )
-    p, t = np.array(patients), np.array(truth)
-    with_p, with_v = np.array(prior), np.array(voxel)
-    diff = [
-        cohen_kappa_score(t[i], with_p[i], labels=[0, 1, 2, 3])
-        - cohen_kappa_score(t[i], with_v[i], labels=[0, 1, 2, 3])
-        for i in patient_bootstrap(p, 1000)
-    ]
+    typed = np.array(prior)
     return {
-        "levels": len(t),
-        "voxel_types": _summary(p, t, with_v),
-        "type_prior": _summary(p, t, with_p),
-        "kappa_types_difference_ci95": np.percentile(diff, [2.5, 50, 97.5]).round(3).tolist(),
-        "graded_levels": int((with_p > 0).sum()),
+        "levels": len(truth),
+        **_paired(np.array(patients), np.array(truth), np.array(voxel), typed, "type_prior"),
+        "graded_levels": int((typed > 0).sum()),
         "typed_other_than_2": overruled,
         "median_lesion_signal_of_graded_levels_by_grade": {
             str(k): {"n": len(v), "median": np.median(v, axis=0).round(3).tolist()}

@@ -304,6 +304,45 @@ def test_training_can_start_from_a_bundles_network(tmp_path: Path) -> None:
         assert not (tmp_path / "four").exists(), "no partial output"
 
 
+def test_a_run_can_stop_early_in_its_schedule_and_weight_the_sacrum(tmp_path: Path) -> None:
+    """``--stop-after`` ends a run inside its learning-rate schedule (the shipped network's
+    first phase), ``--resume`` finishes it; ``--sacrum-weight`` is the sacrum's CE weight."""
+    import json
+
+    import torch
+
+    from modicmap.vertebrae.training import loss_fn
+
+    data = tmp_path / "data"
+    data.mkdir()
+    body, sac = spine(5, shape=(2, 260, 120))
+    labels = np.where(sac, 6, np.where(body, 1, 0)).astype(np.uint8)
+    sitk.WriteImage(
+        _image(np.where(labels > 0, 0.8, 0.2).astype(np.float32)), str(data / "a_T1.nii.gz")
+    )
+    sitk.WriteImage(_image(labels), str(data / "a_T1_vb.nii.gz"))
+    tiny = ["--epochs", "3", "--crops-per-epoch", "8", "--threads", "1", "--quiet"]
+    common = ["train", "vertebrae", "--data", str(data), *tiny, "--val-fraction", "0"]
+    cut = ["--stop-after", "1", "--sacrum-weight", "1", "--keep-last"]
+    assert main([*common, "--out", str(tmp_path / "cut"), *cut]) == 0
+    assert main([*common, "--out", str(tmp_path / "full"), "--sacrum-weight", "1"]) == 0
+
+    def history(name: str) -> list[dict]:
+        return json.loads((tmp_path / name / "checkpoint.json").read_text())["history"]
+
+    assert len(history("cut")) == 1 and len(history("full")) == 3
+    assert history("cut")[0]["loss"] == history("full")[0]["loss"], "same start, same epoch 1"
+    assert main([*common, "--out", str(tmp_path / "cut"), *cut[2:], "--resume"]) == 0
+    assert len(history("cut")) == 3, "--resume finishes the schedule"
+
+    logits = torch.zeros(1, 3, 4, 4)
+    logits[:, 0] = 2.0  # background predicted everywhere: the sacrum pixels are the errors
+    target = torch.full((1, 4, 4), 2)
+    target[0, :2] = 0
+    plain, weighted = (float(loss_fn(logits, target, (1.0, 1.0, w))) for w in (1.0, 5.0))
+    assert weighted > plain, "a heavier sacrum weight makes missing it cost more"
+
+
 def test_synthetic_training_slices_can_include_the_lateral_ones() -> None:
     from modicmap.vertebrae.data import synthetic_slices
 

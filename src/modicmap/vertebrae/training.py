@@ -58,6 +58,11 @@ class TrainSettings:
     #: keep the last epoch's weights instead of the best on validation (cross-validation
     #: uses the held-out fold only to watch training, never to choose weights)
     keep_last: bool = False
+    #: cross-entropy weight of the sacrum class (:data:`CLASS_WEIGHTS`)
+    sacrum_weight: float = 5.0
+    #: end after this epoch although the learning-rate schedule spans ``epochs``: the
+    #: shipped network's first phase was such a cut-short run (resume continues it)
+    stop_after: int | None = None
 
 
 def augment(
@@ -118,11 +123,11 @@ def split_by_subject(
 CLASS_WEIGHTS = (1.0, 1.0, 5.0)
 
 
-def loss_fn(logits, target):  # torch tensors
+def loss_fn(logits, target, class_weights: tuple[float, ...] = CLASS_WEIGHTS):  # torch tensors
     import torch
     import torch.nn.functional as F
 
-    weight = torch.tensor(CLASS_WEIGHTS, dtype=logits.dtype, device=logits.device)
+    weight = torch.tensor(class_weights, dtype=logits.dtype, device=logits.device)
     ce = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE)
     valid = (target != IGNORE).unsqueeze(1)
     probs = torch.softmax(logits, 1)
@@ -238,8 +243,10 @@ def train(
     best_path = out / "best_vertebrae.pt"
     from tqdm import tqdm
 
+    class_weights = (*CLASS_WEIGHTS[:2], settings.sacrum_weight)
+    last_epoch = min(settings.epochs, settings.stop_after or settings.epochs)
     model.train()
-    for epoch in range(state["epoch"], settings.epochs):
+    for epoch in range(state["epoch"], last_epoch):
         start = time.perf_counter()
         losses = []
         steps = settings.crops_per_epoch // settings.batch_size
@@ -259,7 +266,7 @@ def train(
             x = torch.from_numpy(np.stack([b[0] for b in batch]))[:, None].to(device)
             y = torch.from_numpy(np.stack([b[1] for b in batch])).to(device)
             optimiser.zero_grad()
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(model(x), y, class_weights)
             loss.backward()
             optimiser.step()
             losses.append(float(loss.detach()))
@@ -439,6 +446,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep the last epoch (no early stopping, no choice on validation)",
     )
+    parser.add_argument(
+        "--sacrum-weight",
+        type=float,
+        default=TrainSettings.sacrum_weight,
+        help="cross-entropy weight of the sacrum class (background and body: 1)",
+    )
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="EPOCH",
+        help="end after this epoch; the learning-rate schedule still spans --epochs "
+        "(--resume continues)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint in --out"
@@ -482,6 +503,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         synthetic_outline_ignore=args.synthetic_outline_ignore,
         threads=args.threads,
         keep_last=args.keep_last,
+        sacrum_weight=args.sacrum_weight,
+        stop_after=args.stop_after,
     )
     command = str(getattr(args, "command_line", ""))
     train(

@@ -6,6 +6,14 @@ import argparse
 from pathlib import Path
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="hide progress and info messages")
     parser.add_argument("--verbose", action="store_true", help="show debug messages")

@@ -12,13 +12,6 @@ from modicmap.errors import InputError
 HELP = "Write synthetic lumbar-spine studies with voxel ground truth."
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "synth",
@@ -30,11 +23,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "`modicmap batch`. Same seed, same files.",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--n", type=_positive, default=1, help="number of studies (default 1)")
+    parser.add_argument(
+        "--n", type=common.positive_int, default=1, help="number of studies (default 1)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--format", choices=("nifti", "dicom"), default="nifti")
     parser.add_argument(
-        "--slices", type=_positive, default=15, metavar="K", help="sagittal slices (default 15)"
+        "--slices",
+        type=common.positive_int,
+        default=15,
+        metavar="K",
+        help="sagittal slices (default 15)",
     )
     parser.add_argument(
         "--matrix", type=int, default=256, metavar="N", help="in-plane pixels (default 256)"

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from modicmap import jsonio
+from modicmap.cli.common import positive_int
 from modicmap.errors import InputError
 from modicmap.vertebrae.data import TrainingSlice, find_cases, load_slices, synthetic_slices
 from modicmap.vertebrae.network import (
@@ -454,7 +455,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stop-after",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="EPOCH",
         help="end after this epoch; the learning-rate schedule still spans --epochs "

@@ -112,6 +112,22 @@ def test_a_stack_uses_the_central_slices_only() -> None:
     assert len(patches.patches) == 5, "slices within 4 mm of the centre at 2 mm spacing"
 
 
+def test_disc_signals_and_patches_read_a_level_on_the_same_slices() -> None:
+    """On a stack where one body reaches further to one side, the disc signals and the
+    level network's patches still read the same central slices (``discs.level_slices``)."""
+    from modicmap.grading.discs import disc_signals, level_slices
+
+    t1, t2, labels = (np.repeat(a, 11, axis=0) for a in _spine())
+    labels[:3][labels[:3] == L5] = 0  # L5 is missing on the first three slices
+    labels[10:][labels[10:] == L4] = 0  # L4 on the last: the bodies' centres are 4.5 and 6.5
+    spacing = (2.0, 1.0, 1.0)
+    slices = level_slices(labels == L4, labels == L5, spacing[0])
+    assert slices.tolist() == [4, 5, 6, 7, 8], "both show on 3-9; centre 6, 4 mm either side"
+    patches = level_patches(t1, t2, labels, spacing, [(L4, L5)])[(L4, L5)]
+    disc = disc_signals(t1, t2, labels, spacing, [(L4, L5)])[(L4, L5)]
+    assert len(patches.patches) == disc.slices == len(slices)
+
+
 def _data(n: int, seed: int) -> LevelData:
     """Patches whose disc (middle band) is dark on T2 exactly when the level is graded."""
     rng = np.random.default_rng(seed)

@@ -12,7 +12,8 @@ them; its largest connected piece, eroded by one pixel, is the disc; its core is
 middle half along the disc's long (anterior-posterior) axis, which holds the nucleus.
 Signals are the median of the core divided by the median of all body marrow on the same
 slices (so the 8-bit min-max scaling of SPIDER and scanner gain cancel). On a stack the
-slices within ``HALF_WINDOW_MM`` of the level's centre are used and their medians pooled.
+slices within ``HALF_WINDOW_MM`` of the level's centre are used and their medians pooled
+(:func:`level_slices`, shared with the level network's patches).
 Written here rather than taken from a segmentation model: no public model outputs discs
 for T1 and T2 sagittal MRI of any contrast, and the bodies already bound the disc.
 """
@@ -52,6 +53,18 @@ def central_slices(slices: np.ndarray, centre: float, slice_mm: float) -> np.nda
     if near.size == 0 and slices.size:
         near = slices[[int(np.argmin(np.abs(slices - centre)))]]
     return near
+
+
+def level_slices(upper: np.ndarray, lower: np.ndarray, slice_mm: float) -> np.ndarray:
+    """The sagittal slices a level is read on (disc signals and level-network patches alike):
+    of the slices where both bodies (boolean ``[z, y, x]`` masks) show, those within
+    ``HALF_WINDOW_MM`` of their pixel-weighted centre; empty when they never show together."""
+    upper_area, lower_area = upper.sum(axis=(1, 2)), lower.sum(axis=(1, 2))
+    both = np.flatnonzero((upper_area > 0) & (lower_area > 0))
+    if both.size == 0:
+        return both
+    centre = float(np.average(both, weights=upper_area[both] + lower_area[both]))
+    return central_slices(both, centre, slice_mm)
 
 
 def disc_region(
@@ -112,11 +125,7 @@ def disc_signals(
         upper, lower = labels == upper_code, labels == lower_code
         others = bodies[box]
         z0 = box[0].start
-        both = np.flatnonzero(upper.any(axis=(1, 2)) & lower.any(axis=(1, 2)))
-        if both.size == 0:
-            continue
-        centre = 0.5 * (ndimage.center_of_mass(upper)[0] + ndimage.center_of_mass(lower)[0])
-        near = central_slices(both, centre, spacing_zyx[0])
+        near = level_slices(upper, lower, spacing_zyx[0])
         t1_values, t2_values, marrow1, marrow2 = [], [], [], []
         for z in near:
             disc = disc_region(upper[z], lower[z], others[z])  # hulls on the pair's box

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from modicmap.grading.discs import central_slices
+from modicmap.grading.discs import level_slices
 
 #: half the patch height, in units of the distance between the two bodies' centroids
 #: (a wider patch, 1.0 x 1.0 at 80 px, ranked SPIDER dev levels no better in the nested
@@ -106,13 +106,8 @@ def level_patches(
     out: dict[tuple[int, int], LevelPatches] = {}
     for upper_code, lower_code in pairs:
         upper_all, lower_all = labels == upper_code, labels == lower_code
-        both = np.flatnonzero(upper_all.any(axis=(1, 2)) & lower_all.any(axis=(1, 2)))
-        if both.size == 0:
-            continue
-        weights = upper_all.sum(axis=(1, 2))[both] + lower_all.sum(axis=(1, 2))[both]
-        centre = float(np.average(both, weights=weights))
         patches, distances = [], []
-        for k in central_slices(both, centre, spacing_zyx[0]):
+        for k in level_slices(upper_all, lower_all, spacing_zyx[0]):
             upper, lower = upper_all[k], lower_all[k]
             if upper.sum() < MIN_BODY_PIXELS or lower.sum() < MIN_BODY_PIXELS:
                 continue

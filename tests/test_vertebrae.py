@@ -272,8 +272,8 @@ def test_train_vertebrae_cli_writes_a_bundle_and_joins_an_ensemble(tmp_path: Pat
     )
 
 
-def test_training_can_start_from_a_bundles_network(tmp_path: Path) -> None:
-    """``--init-weights BUNDLE`` starts from that bundle's vertebra network (lr 0 keeps it)."""
+def _one_subject(tmp_path: Path) -> Path:
+    """A training folder with one subject: five bodies and a sacrum on two slices."""
     data = tmp_path / "data"
     data.mkdir()
     body, sac = spine(5, shape=(2, 260, 120))
@@ -282,6 +282,12 @@ def test_training_can_start_from_a_bundles_network(tmp_path: Path) -> None:
         _image(np.where(labels > 0, 0.8, 0.2).astype(np.float32)), str(data / "a_T1.nii.gz")
     )
     sitk.WriteImage(_image(labels), str(data / "a_T1_vb.nii.gz"))
+    return data
+
+
+def test_training_can_start_from_a_bundles_network(tmp_path: Path) -> None:
+    """``--init-weights BUNDLE`` starts from that bundle's vertebra network (lr 0 keeps it)."""
+    data = _one_subject(tmp_path)
     tiny = ["--epochs", "1", "--crops-per-epoch", "8", "--threads", "1", "--quiet"]
     common = ["train", "vertebrae", "--data", str(data), *tiny, "--val-fraction", "0"]
     assert main([*common, "--out", str(tmp_path / "one"), "--seed", "1"]) == 0
@@ -313,14 +319,7 @@ def test_a_run_can_stop_early_in_its_schedule_and_weight_the_sacrum(tmp_path: Pa
 
     from modicmap.vertebrae.training import loss_fn
 
-    data = tmp_path / "data"
-    data.mkdir()
-    body, sac = spine(5, shape=(2, 260, 120))
-    labels = np.where(sac, 6, np.where(body, 1, 0)).astype(np.uint8)
-    sitk.WriteImage(
-        _image(np.where(labels > 0, 0.8, 0.2).astype(np.float32)), str(data / "a_T1.nii.gz")
-    )
-    sitk.WriteImage(_image(labels), str(data / "a_T1_vb.nii.gz"))
+    data = _one_subject(tmp_path)
     tiny = ["--epochs", "3", "--crops-per-epoch", "8", "--threads", "1", "--quiet"]
     common = ["train", "vertebrae", "--data", str(data), *tiny, "--val-fraction", "0"]
     cut = ["--stop-after", "1", "--sacrum-weight", "1", "--keep-last"]

@@ -86,6 +86,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             test_fraction=0.0,
             mil_weight=1.0,
             voxel_batch=args.voxel_batch,
+            average_last=args.average_last,
         )
         train(
             out,
@@ -243,6 +244,9 @@ def main() -> None:
     parser.add_argument("--only", type=int, nargs="*", default=None)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument(
+        "--average-last", type=int, default=0, help="as `train lesions --average-last` (0: off)"
+    )
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--synthetic", type=int, default=6)
     parser.add_argument("--paintings", type=int, default=1)

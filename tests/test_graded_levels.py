@@ -89,21 +89,25 @@ def test_bag_scores_equal_the_training_score() -> None:
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
-def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -> None:
-    from modicmap.lesions.training import LesionTrainSettings, train
-    from modicmap.models.bundle import load_bundle
-
+def _toy_graded_set() -> LevelCropSet:
     volumes = [_spine(level) for level in [(L3, L4), (L4, L5), (L5, SACRUM_CODE), None] * 2]
     crops = []
     for i, v in enumerate(volumes):
         x, b, y = level_crops(v)
         crops.append((f"s{i}", x, b, y))
-    graded = LevelCropSet(
+    return LevelCropSet(
         np.array([s for s, x, _, _ in crops for _ in x]),
         np.array([xi for _, x, _, _ in crops for xi in x], np.float32),
         np.array([bi for _, _, b, _ in crops for bi in b], bool),
         np.array([yi for _, _, _, y in crops for yi in y], np.int8),
     )
+
+
+def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -> None:
+    from modicmap.lesions.training import LesionTrainSettings, train
+    from modicmap.models.bundle import load_bundle
+
+    graded = _toy_graded_set()
     settings = LesionTrainSettings(
         epochs=4,
         batch_size=8,
@@ -132,6 +136,61 @@ def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -
     assert "val_level_auc" in section["history"][0]
     config = json.loads((tmp_path / "bundle" / "modicmap.json").read_text())
     assert config["lesions"]["split"]["val"], "graded subjects get a validation split"
+
+
+def test_average_weights_is_the_elementwise_mean_with_counters_from_the_last() -> None:
+    from modicmap.lesions.training import average_weights
+
+    a = {"w": torch.tensor([1.0, 2.0]), "bn.num_batches_tracked": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "bn.num_batches_tracked": torch.tensor(7)}
+    mean = average_weights([a, b])
+    assert torch.equal(mean["w"], torch.tensor([2.0, 4.0]))
+    assert int(mean["bn.num_batches_tracked"]) == 7
+    with pytest.raises(ValueError):
+        average_weights([])
+
+
+def test_average_last_runs_every_epoch_and_keeps_the_mean_weights(tmp_path: Path) -> None:
+    """`--average-last K`: no early stop, no epoch chosen; the bundle holds the mean of the
+    weights after the last K epochs (as stored: int8 with per-tensor scales)."""
+    from modicmap.lesions.training import LesionTrainSettings, average_weights, train
+    from modicmap.models.bundle import expand_weights, load_bundle
+
+    settings = LesionTrainSettings(
+        epochs=3,
+        batch_size=8,
+        learning_rate=3e-3,
+        patience=1,
+        threads=1,
+        val_fraction=0.25,
+        test_fraction=0.0,
+        average_last=2,
+    )
+    out = tmp_path / "bundle"
+    section = train(
+        out,
+        data=None,
+        synthetic=0,
+        lumbar_vb=None,
+        paintings=0,
+        test_subjects=(),
+        settings=settings,
+        progress=False,
+        graded=_toy_graded_set(),
+        init=None,
+    )
+    assert [h["epoch"] for h in section["history"]] == [1, 2, 3]
+    assert section["averaged_epochs"] == [2, 3] and "best_epoch" not in section
+    saved = torch.load(out / "lesions_checkpoint.pt", weights_only=True)
+    assert len(saved["snapshots"]) == 2
+    mean = average_weights(saved["snapshots"])
+    stored = expand_weights(load_bundle(out).load_weights("lesions"))
+    moved = [k for k, v in mean.items() if v.is_floating_point() and v.numel() > 100]
+    assert moved
+    for key in moved:
+        to_mean = float((stored[key] - mean[key]).abs().mean())
+        to_last = float((stored[key] - saved["model"][key]).abs().mean())
+        assert to_mean < to_last, key
 
 
 @pytest.mark.real

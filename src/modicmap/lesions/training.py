@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from modicmap import jsonio
+from modicmap.cli.common import positive_int
 from modicmap.grading.grade import TOP_AREA_MM2
 from modicmap.grading.typing import PAPER_CENTROIDS, fit_centroids
 from modicmap.lesions.crops import CROP_MM, WORKING_MM
@@ -66,6 +67,28 @@ class LesionTrainSettings:
     paper_centroids: bool = False
     # bag score = mean of the top_k voxel probabilities: TOP_AREA_MM2 at the crops' 1 mm pixels
     top_k: int = round(TOP_AREA_MM2 / WORKING_MM**2)
+    # > 0: keep the mean of the weights after each of the last ``average_last`` epochs and run
+    # every epoch (no selection, no early stop); 0: keep the best validation epoch
+    average_last: int = 0
+
+
+def average_weights(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """The element-wise mean of several state dicts of one network: parameters and the batch
+    norms' running statistics alike (the snapshots lie a few epochs apart on one trajectory,
+    so their running statistics are close); integer buffers (batch counters) from the last."""
+    if not snapshots:
+        raise ValueError("no weights to average")
+    out = {}
+    for key, last in snapshots[-1].items():
+        if last.is_floating_point():
+            out[key] = sum(s[key] for s in snapshots) / len(snapshots)
+        else:
+            out[key] = last
+    return out
+
+
+def _averaged_epochs(state: dict[str, Any], snapshots: list[Any]) -> list[int]:
+    return list(range(state["epoch"] - len(snapshots) + 1, state["epoch"] + 1))
 
 
 def split_subjects(
@@ -217,10 +240,12 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "history": []}
     checkpoint = out / "lesions_checkpoint.pt"
+    snapshots: list[dict[str, torch.Tensor]] = []  # the last epochs' weights, to average
     if resume and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
         optimiser.load_state_dict(saved["optimiser"])
+        snapshots = list(saved.get("snapshots", []))
         state = json.loads((out / "lesions_checkpoint.json").read_text())
     rng = np.random.default_rng(settings.seed + state["epoch"])
     from tqdm import tqdm
@@ -280,18 +305,30 @@ def train(
         logger.info("epoch %d: %s", epoch + 1, record)
         if score > state["best"]:
             state["best"], state["best_epoch"] = score, epoch + 1
-            torch.save(model.state_dict(), out / "best_lesions.pt")
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict()}, checkpoint)
+            if not settings.average_last:
+                torch.save(model.state_dict(), out / "best_lesions.pt")
+        if settings.average_last:
+            snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            snapshots = snapshots[-settings.average_last :]
+        torch.save(
+            {"model": model.state_dict(), "optimiser": optimiser.state_dict()}
+            | ({"snapshots": snapshots} if snapshots else {}),
+            checkpoint,
+        )
         (out / "lesions_checkpoint.json").write_text(jsonio.dumps(state, indent=1))
-        if epoch + 1 - state["best_epoch"] >= settings.patience:
+        if not settings.average_last and epoch + 1 - state["best_epoch"] >= settings.patience:
             logger.info("early stop at epoch %d", epoch + 1)
             break
         if (time.perf_counter() - started) / 60 > settings.max_minutes:
             logger.info("time budget reached at epoch %d", epoch + 1)
             break
-    model.load_state_dict(
-        torch.load(out / "best_lesions.pt", map_location=device, weights_only=True)
-    )
+    if settings.average_last:
+        model.load_state_dict(average_weights(snapshots))
+        logger.info("kept the mean weights of epochs %s", _averaged_epochs(state, snapshots))
+    else:
+        model.load_state_dict(
+            torch.load(out / "best_lesions.pt", map_location=device, weights_only=True)
+        )
     metrics: dict[str, float] = {}
     if len(val_set.inputs):
         metrics["validation_pixel_dice"] = pixel_dice(model, val_set, device)
@@ -335,6 +372,9 @@ def train(
         "best_epoch": state["best_epoch"],
         "history": state["history"],
     }
+    if settings.average_last:
+        section["averaged_epochs"] = _averaged_epochs(state, snapshots)
+        del section["best_epoch"]  # nothing was selected
     if init is not None:
         section["initialised_from"] = {
             "bundle": str(init),
@@ -454,6 +494,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=6)
+    parser.add_argument(
+        "--average-last",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="keep the mean of the weights after each of the last K epochs instead of the best "
+        "validation epoch; every epoch runs (no early stop). Steadier than picking one epoch "
+        "when the validation set is small",
+    )
     parser.add_argument("--max-minutes", type=float, default=45.0)
     parser.add_argument(
         "--test-time-flip",
@@ -493,6 +542,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         mil_weight=args.mil_weight,
         voxel_batch=args.voxel_batch,
         paper_centroids=args.paper_centroids,
+        average_last=args.average_last or 0,
     )
     command = str(getattr(args, "command_line", ""))
     graded = graded_source = None

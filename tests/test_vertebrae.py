@@ -66,6 +66,20 @@ def test_a_cut_top_body_warns_only_when_it_is_lumbar() -> None:
     assert not any("touches the top" in w for w in result.warnings)
 
 
+def test_a_body_cut_by_the_top_of_the_image_is_kept_though_small() -> None:
+    """A partly visible top body (smaller than the area rule allows because the field of
+    view cuts it) is a level; a speck of the same size far above the column is not."""
+    body, sac = spine(5)
+    body, sac = np.roll(body, 8, axis=1), np.roll(sac, 8, axis=1)  # L1 from row 13
+    body[:, 0:8, 48:68] = True  # the lower 8 mm of the body above L1: 160 mm^2 < 250
+    result = name_levels(clean_instances(body, sac, SPACING))
+    assert names(result) == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert np.flatnonzero((result.labels == 20).any(axis=(0, 2)))[0] == 13, "L1 as it was"
+    body[:, 0:8, 48:68] = False
+    body[:, 0:8, 96:116] = True  # as large, but far behind the column: not a body
+    assert names(name_levels(clean_instances(body, sac, SPACING)))[0] == "L1"
+
+
 def test_six_bodies_count_up_into_the_thoracic_spine() -> None:
     body, sac = spine(6, gap=6)
     result = name_levels(clean_instances(body, sac, SPACING))

@@ -180,6 +180,51 @@ def _drop_level_fragments(labels: np.ndarray, max_fraction: float = 0.25) -> int
     return int(drop.sum())
 
 
+def _restore_cut_top_body(
+    labels: np.ndarray,
+    dropped: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    min_area_mm2: float,
+    max_gap_heights: float = 0.6,
+) -> bool:
+    """Put back, in place, a body that the top of the field of view cuts.
+
+    The area rule drops blobs smaller than a body, but the body above the top one is often
+    small only because the image stops inside it: on SPIDER dev the network finds its lower
+    part, and without it the disc below (graded by the radiologists) has no level. Among the
+    ``dropped`` blobs (labels removed by the area rule), the largest one of at least
+    ``min_area_mm2`` per slice is restored when it lies wholly above the top body, no more
+    than ``max_gap_heights`` median body heights above it (a disc), no taller than a body,
+    and with its anterior-posterior centre within half the top body's depth of that body's.
+    """
+    boxes = [(i, box) for i, box in enumerate(ndimage.find_objects(labels), start=1) if box]
+    if len(boxes) < 2:
+        return False
+    heights = [box[1].stop - box[1].start for _, box in boxes]
+    height = float(np.median(heights))
+    top_id, top_box = min(boxes, key=lambda b: b[1][1].start)
+    top = labels == top_id
+    columns = np.flatnonzero(top.any(axis=(0, 1)))
+    centre_x = float(np.mean(np.nonzero(top)[2]))
+    half_depth = 0.5 * (columns[-1] - columns[0] + 1)
+    sizes = np.bincount(dropped.ravel())
+    occupied = np.maximum(_occupied_slices(dropped), 1)
+    area = sizes * spacing_zyx[1] * spacing_zyx[2] / occupied
+    best, best_size = 0, 0
+    for i, box in enumerate(ndimage.find_objects(dropped), start=1):
+        if box is None or area[i] < min_area_mm2 or sizes[i] <= best_size:
+            continue
+        gap = top_box[1].start - box[1].stop  # rows between the blob and the top body
+        if not 0 <= gap <= max_gap_heights * height or box[1].stop - box[1].start > height:
+            continue
+        if abs(float(np.mean(np.nonzero(dropped == i)[2])) - centre_x) > half_depth:
+            continue
+        best, best_size = i, int(sizes[i])
+    if best:
+        labels[dropped == best] = int(labels.max()) + 1
+    return bool(best)
+
+
 def _find_sacrum(
     labels: np.ndarray,
     sacrum: np.ndarray,
@@ -266,6 +311,7 @@ def clean_instances(
     spacing_zyx: tuple[float, float, float],
     *,
     min_area_mm2: float = 250.0,
+    min_cut_top_area_mm2: float = 80.0,
     axis_tolerance_mm: float = 25.0,
     max_sacrum_drop_mm: float = 65.0,
     max_sacrum_shift_mm: float = 45.0,
@@ -282,6 +328,7 @@ def clean_instances(
     # compare the mean area per slice a blob occupies with a body's sagittal area
     small = (sizes > 0) & (sizes * slice_area / occupied < min_area_mm2)
     small[0] = False
+    dropped = np.where(small[labels], labels, 0)
     if small.any():
         labels[small[labels]] = 0
         removed += int(small.sum())
@@ -301,6 +348,8 @@ def clean_instances(
         drop[[i for i, ok in zip(centres, keep, strict=True) if not ok]] = True
         labels[drop[labels]] = 0
         removed += int(drop.sum())
+    if small.any() and _restore_cut_top_body(labels, dropped, spacing_zyx, min_cut_top_area_mm2):
+        removed -= 1
     sacrum_mask = _find_sacrum(
         labels,
         sacrum,

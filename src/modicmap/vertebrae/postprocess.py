@@ -3,7 +3,8 @@
 Steps: fill holes; split bodies joined across a thin disc by eroding before the
 connected components and growing the parts back (watershed on the distance map);
 drop small blobs and blobs away from the spine axis (bowel, bladder, presacral
-tissue); keep one sacrum below the lowest body and merge body fragments that lie in it.
+tissue), but keep a small blob right above the top body on the axis (a body that the field
+of view cuts); keep one sacrum below the lowest body and merge body fragments that lie in it.
 """
 
 from __future__ import annotations

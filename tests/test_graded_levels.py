@@ -103,32 +103,29 @@ def _toy_graded_set() -> LevelCropSet:
     )
 
 
-def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -> None:
+def _train_toy(out: Path, **settings: object) -> dict:
+    """Fine-tune a new V-Net on :func:`_toy_graded_set` (graded levels only, 1 thread)."""
     from modicmap.lesions.training import LesionTrainSettings, train
-    from modicmap.models.bundle import load_bundle
 
-    graded = _toy_graded_set()
-    settings = LesionTrainSettings(
-        epochs=4,
-        batch_size=8,
-        learning_rate=3e-3,
-        patience=10,
-        threads=1,
-        val_fraction=0.25,
-        test_fraction=0.0,
-    )
-    section = train(
-        tmp_path / "bundle",
+    base = {"batch_size": 8, "learning_rate": 3e-3, "threads": 1, "val_fraction": 0.25}
+    return train(
+        out,
         data=None,
         synthetic=0,
         lumbar_vb=None,
         paintings=0,
         test_subjects=(),
-        settings=settings,
+        settings=LesionTrainSettings(**{**base, "test_fraction": 0.0, **settings}),
         progress=False,
-        graded=graded,
+        graded=_toy_graded_set(),
         init=None,
     )
+
+
+def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -> None:
+    from modicmap.models.bundle import load_bundle
+
+    section = _train_toy(tmp_path / "bundle", epochs=4, patience=10)
     losses = [h["loss"] for h in section["history"]]
     assert losses[-1] < losses[0], losses
     bundle = load_bundle(tmp_path / "bundle")
@@ -153,32 +150,11 @@ def test_average_weights_is_the_elementwise_mean_with_counters_from_the_last() -
 def test_average_last_runs_every_epoch_and_keeps_the_mean_weights(tmp_path: Path) -> None:
     """`--average-last K`: no early stop, no epoch chosen; the bundle holds the mean of the
     weights after the last K epochs (as stored: int8 with per-tensor scales)."""
-    from modicmap.lesions.training import LesionTrainSettings, average_weights, train
+    from modicmap.lesions.training import average_weights
     from modicmap.models.bundle import expand_weights, load_bundle
 
-    settings = LesionTrainSettings(
-        epochs=3,
-        batch_size=8,
-        learning_rate=3e-3,
-        patience=1,
-        threads=1,
-        val_fraction=0.25,
-        test_fraction=0.0,
-        average_last=2,
-    )
     out = tmp_path / "bundle"
-    section = train(
-        out,
-        data=None,
-        synthetic=0,
-        lumbar_vb=None,
-        paintings=0,
-        test_subjects=(),
-        settings=settings,
-        progress=False,
-        graded=_toy_graded_set(),
-        init=None,
-    )
+    section = _train_toy(out, epochs=3, patience=1, average_last=2)
     assert [h["epoch"] for h in section["history"]] == [1, 2, 3]
     assert section["averaged_epochs"] == [2, 3] and "best_epoch" not in section
     saved = torch.load(out / "lesions_checkpoint.pt", weights_only=True)

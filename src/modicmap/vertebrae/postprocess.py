@@ -184,7 +184,7 @@ def _drop_level_fragments(labels: np.ndarray, max_fraction: float = 0.25) -> int
 def _restore_cut_top_body(
     labels: np.ndarray,
     dropped: np.ndarray,
-    spacing_zyx: tuple[float, float, float],
+    area: np.ndarray,
     min_area_mm2: float,
     max_gap_heights: float = 0.6,
 ) -> bool:
@@ -193,10 +193,11 @@ def _restore_cut_top_body(
     The area rule drops blobs smaller than a body, but the body above the top one is often
     small only because the image stops inside it: on SPIDER dev the network finds its lower
     part, and without it the disc below (graded by the radiologists) has no level. Among the
-    ``dropped`` blobs (labels removed by the area rule), the largest one of at least
-    ``min_area_mm2`` per slice is restored when it lies wholly above the top body, no more
-    than ``max_gap_heights`` median body heights above it (a disc), no taller than a body,
-    and with its anterior-posterior centre within half the top body's depth of that body's.
+    ``dropped`` blobs (labels removed by the area rule; ``area``: every label's mean area per
+    slice it occupies, mm^2), the largest one of at least ``min_area_mm2`` is restored when
+    it lies wholly above the top body, no more than ``max_gap_heights`` median body heights
+    above it (a disc), no taller than a body, and with its anterior-posterior centre within
+    half the top body's depth of that body's.
     """
     boxes = [(i, box) for i, box in enumerate(ndimage.find_objects(labels), start=1) if box]
     if len(boxes) < 2:
@@ -209,8 +210,6 @@ def _restore_cut_top_body(
     centre_x = float(np.mean(np.nonzero(top)[2]))
     half_depth = 0.5 * (columns[-1] - columns[0] + 1)
     sizes = np.bincount(dropped.ravel())
-    occupied = np.maximum(_occupied_slices(dropped), 1)
-    area = sizes * spacing_zyx[1] * spacing_zyx[2] / occupied
     best, best_size = 0, 0
     for i, box in enumerate(ndimage.find_objects(dropped), start=1):
         if box is None or area[i] < min_area_mm2 or sizes[i] <= best_size:
@@ -327,10 +326,12 @@ def clean_instances(
     sizes = np.bincount(labels.ravel())
     occupied = np.maximum(_occupied_slices(labels), 1)
     # compare the mean area per slice a blob occupies with a body's sagittal area
-    small = (sizes > 0) & (sizes * slice_area / occupied < min_area_mm2)
+    area = sizes * slice_area / occupied
+    small = (sizes > 0) & (area < min_area_mm2)
     small[0] = False
-    dropped = np.where(small[labels], labels, 0)
+    dropped = None
     if small.any():
+        dropped = np.where(small[labels], labels, 0)
         labels[small[labels]] = 0
         removed += int(small.sum())
     removed += _drop_level_fragments(labels)
@@ -349,7 +350,7 @@ def clean_instances(
         drop[[i for i, ok in zip(centres, keep, strict=True) if not ok]] = True
         labels[drop[labels]] = 0
         removed += int(drop.sum())
-    if small.any() and _restore_cut_top_body(labels, dropped, spacing_zyx, min_cut_top_area_mm2):
+    if dropped is not None and _restore_cut_top_body(labels, dropped, area, min_cut_top_area_mm2):
         removed -= 1
     sacrum_mask = _find_sacrum(
         labels,

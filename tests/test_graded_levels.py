@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from modicmap.lesions.graded import (
     level_crops,
     match_levels,
     mil_loss,
+    normal_bodies,
+    painted_graded_volumes,
 )
 
 L3, L4, L5 = (vertebra_code(n) for n in ("L3", "L4", "L5"))
@@ -89,12 +92,42 @@ def test_bag_scores_equal_the_training_score() -> None:
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
-def _toy_graded_set() -> LevelCropSet:
+def test_normal_bodies_have_every_adjacent_level_graded_none() -> None:
+    assert normal_bodies(_spine(None)) == {L4, L5, SACRUM_CODE}, "L3's upper level is not graded"
+    assert normal_bodies(_spine((L4, L5))) == {SACRUM_CODE}
+    assert normal_bodies(_spine((L5, SACRUM_CODE))) == {L4}
+
+
+def test_lesions_are_painted_and_cropped_only_in_the_normal_bodies() -> None:
+    from modicmap.lesions.dataset import crops_from_volume
+
+    volume = _spine((L3, L4))  # normal: L5 and the sacrum
+    painted = painted_graded_volumes([volume], paintings=8, seed=0)
+    assert len(painted) == 8
+    normal = np.isin(volume.vertebrae, [L5, SACRUM_CODE])
+    assert any(p.modic.any() for p in painted)
+    for p in painted:
+        assert p.crop_codes == {L5, SACRUM_CODE}
+        assert not (p.modic > 0)[~normal].any(), "a lesion outside the normal bodies"
+        changed = (p.t1 != volume.t1) | (p.t2 != volume.t2)
+        assert not (changed & (p.modic == 0)).any(), "only painted voxels change"
+        inputs, _ = crops_from_volume(p, keep_empty=1.0)
+        assert len(inputs) == 2, "one crop per normal body"
+    graded_all = replace(volume, levels={(L3, L4): 1, (L4, L5): 2, (L5, SACRUM_CODE): 3})
+    assert painted_graded_volumes([graded_all], 2, 0) == [], "no normal body, nothing painted"
+
+
+def _toy_volumes() -> list[GradedVolume]:
     volumes = [_spine(level) for level in [(L3, L4), (L4, L5), (L5, SACRUM_CODE), None] * 2]
+    return [replace(v, subject=f"s{i}") for i, v in enumerate(volumes)]
+
+
+def _toy_graded_set() -> LevelCropSet:
+    volumes = _toy_volumes()
     crops = []
-    for i, v in enumerate(volumes):
+    for v in volumes:
         x, b, y = level_crops(v)
-        crops.append((f"s{i}", x, b, y))
+        crops.append((v.subject, x, b, y))
     return LevelCropSet(
         np.array([s for s, x, _, _ in crops for _ in x]),
         np.array([xi for _, x, _, _ in crops for xi in x], np.float32),
@@ -103,8 +136,9 @@ def _toy_graded_set() -> LevelCropSet:
     )
 
 
-def _train_toy(out: Path, **settings: object) -> dict:
-    """Fine-tune a new V-Net on :func:`_toy_graded_set` (graded levels only, 1 thread)."""
+def _train_toy(out: Path, painted: list | None = None, **settings: object) -> dict:
+    """Fine-tune a new V-Net on :func:`_toy_graded_set` (graded levels, and the ``painted``
+    voxel crops when given; 1 thread)."""
     from modicmap.lesions.training import LesionTrainSettings, train
 
     base = {"batch_size": 8, "learning_rate": 3e-3, "threads": 1, "val_fraction": 0.25}
@@ -119,6 +153,7 @@ def _train_toy(out: Path, **settings: object) -> dict:
         progress=False,
         graded=_toy_graded_set(),
         init=None,
+        graded_painted=painted,
     )
 
 
@@ -133,6 +168,22 @@ def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -
     assert "val_level_auc" in section["history"][0]
     config = json.loads((tmp_path / "bundle" / "modicmap.json").read_text())
     assert config["lesions"]["split"]["val"], "graded subjects get a validation split"
+
+
+def test_only_the_training_studies_paintings_join_the_voxel_crops(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    painted = painted_graded_volumes(_toy_volumes(), paintings=1, seed=0)
+    with caplog.at_level("INFO", logger="modicmap.lesions.training"):
+        section = _train_toy(tmp_path / "bundle", painted, epochs=1)
+    train = set(section["split"]["train"])
+    expected = {p.subject for p in painted} & train
+    assert expected and expected != {p.subject for p in painted}, "the toy split holds out some"
+    logged = [r.getMessage() for r in caplog.records if "painted into" in r.getMessage()]
+    assert len(logged) == 1, logged
+    head, count = logged[0].rsplit(": ", 1)
+    assert head == f"voxel crops painted into {len(expected)} graded training studies"
+    assert int(count) > 0
 
 
 def test_average_weights_is_the_elementwise_mean_with_counters_from_the_last() -> None:

@@ -36,6 +36,8 @@ class LesionVolume:
     vertebrae: np.ndarray
     modic: np.ndarray
     spacing_zyx: tuple[float, float, float]
+    # crops only around these bodies (None: every body); the others still shape the z-scores
+    crop_codes: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def crops_from_volume(
     spacing_yx = volume.spacing_zyx[1:]
     inputs, targets = [], []
     for crop in body_crops(volume.vertebrae, volume.spacing_zyx):
+        if volume.crop_codes is not None and crop.code not in volume.crop_codes:
+            continue
         k = crop.slice_index
         target = sample_crop(lesion[k], crop, spacing_yx, order=0) > 0.5
         if not target.any() and rng.random() > keep_empty:

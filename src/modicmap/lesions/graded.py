@@ -23,7 +23,9 @@ import numpy as np
 
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
 from modicmap.grading.grade import disc_levels
+from modicmap.labels import SACRUM_CODE
 from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, sample_crop
+from modicmap.lesions.dataset import LesionVolume, painting_seed
 from modicmap.lesions.zscore import zscore_maps
 
 logger = logging.getLogger(__name__)
@@ -168,6 +170,57 @@ def graded_volumes(
                 levels,
             )
         )
+    return out
+
+
+def normal_bodies(volume: GradedVolume) -> frozenset[int]:
+    """Bodies whose every adjacent disc level is graded "no Modic" (both levels; the sacrum's
+    one): their marrow carries no graded change, and a crop centred on one shows only those
+    levels' endplates (the neighbours' far endplates lie outside its 80 mm)."""
+    graded: dict[int, list[int]] = {}
+    for (upper, lower), grade in volume.levels.items():
+        graded.setdefault(upper, []).append(grade)
+        graded.setdefault(lower, []).append(grade)
+    return frozenset(
+        code
+        for code, grades in graded.items()
+        if len(grades) == (1 if code == SACRUM_CODE else 2) and not any(grades)
+    )
+
+
+def painted_graded_volumes(
+    volumes: Iterable[GradedVolume], paintings: int, seed: int
+) -> list[LesionVolume]:
+    """Lesions painted (``modicmap.synth.paint``) into the normal bodies of graded studies,
+    ``paintings`` times each, with crops around those bodies only: voxel supervision on the
+    user's own scanners' marrow, where nothing graded is labelled background."""
+    from modicmap.synth.paint import paint_lesions
+
+    out = []
+    for volume in volumes:
+        codes = normal_bodies(volume)
+        if not codes:
+            continue
+        for j in range(paintings):
+            painted = paint_lesions(
+                volume.t1,
+                volume.t2,
+                volume.vertebrae,
+                volume.spacing_zyx,
+                np.random.default_rng(painting_seed(seed, j, volume.subject)),
+                codes=codes,
+            )
+            out.append(
+                LesionVolume(
+                    volume.subject,
+                    painted.t1,
+                    painted.t2,
+                    volume.vertebrae,
+                    painted.modic_map,
+                    volume.spacing_zyx,
+                    crop_codes=codes,
+                )
+            )
     return out
 
 

@@ -129,6 +129,18 @@ def _subset(crops: CropSet, mask: np.ndarray) -> CropSet:
     return CropSet(crops.subjects[mask], crops.inputs[mask], crops.targets[mask])
 
 
+def _joined(a: CropSet, b: CropSet) -> CropSet:
+    if not len(b.inputs):
+        return a
+    if not len(a.inputs):
+        return b
+    return CropSet(
+        np.concatenate([a.subjects, b.subjects]),
+        np.concatenate([a.inputs, b.inputs]),
+        np.concatenate([a.targets, b.targets]),
+    )
+
+
 def level_auc(model, levels: LevelCropSet, device: str, k: int, batch: int = 64) -> float:
     """ROC AUC of the bag scores against "any Modic" over the graded bags of ``levels``."""
     import torch
@@ -166,6 +178,7 @@ def train(
     command: str = "",
     graded: LevelCropSet | None = None,
     graded_source: dict[str, Any] | None = None,
+    graded_painted: list[LesionVolume] | None = None,
     init: Path | None = None,
     test_time_flip: bool = False,
     body_margin_mm: float = 0.0,
@@ -175,7 +188,9 @@ def train(
     Voxel-annotated crops (``data``, ``synthetic``, ``lumbar_vb``) train with DiceCE;
     ``graded`` crops (per-level gradings) with the multiple-instance loss of
     ``modicmap.lesions.graded``. With graded crops, the epoch runs over them, each step
-    adds a voxel batch, and the model is selected by the validation level AUC."""
+    adds a voxel batch, and the model is selected by the validation level AUC.
+    ``graded_painted`` (``painted_graded_volumes`` of the graded studies) join the voxel
+    training crops for the graded studies of the training role only."""
     import torch
     from monai.losses import DiceCELoss
 
@@ -214,6 +229,15 @@ def train(
         graded_train, graded_val, graded_test = (
             graded.subset(grole == r) for r in ("train", "val", "test")
         )
+        painted = [v for v in graded_painted or [] if graded_roles.get(v.subject) == "train"]
+        if painted:
+            extra = to_crop_set(painted, settings.seed)
+            logger.info(
+                "voxel crops painted into %d graded training studies: %d",
+                len({v.subject for v in painted}),
+                len(extra.inputs),
+            )
+            train_set = _joined(train_set, extra)
         logger.info(
             "graded crops: %d train, %d validation, %d test",
             len(graded_train),
@@ -461,6 +485,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="per-level gradings in SPIDER's format (Patient = study_id, IVD label, Modic)",
     )
     parser.add_argument(
+        "--paint-graded",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --graded: also paint lesions N times into the bodies of the graded training "
+        "studies whose every adjacent level is graded none (voxel supervision on your own "
+        "scanners' marrow)",
+    )
+    parser.add_argument(
         "--init", type=Path, default=None, metavar="BUNDLE", help="start from this bundle's V-Net"
     )
     parser.add_argument(
@@ -527,7 +560,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     from modicmap.errors import InputError
-    from modicmap.lesions.graded import graded_volumes, to_level_crop_set
+    from modicmap.lesions.graded import (
+        graded_volumes,
+        painted_graded_volumes,
+        to_level_crop_set,
+    )
 
     settings = LesionTrainSettings(
         preset=args.preset,
@@ -545,9 +582,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         average_last=args.average_last or 0,
     )
     command = str(getattr(args, "command_line", ""))
-    graded = graded_source = None
+    graded = graded_source = graded_painted = None
     if (args.graded is None) != (args.gradings is None):
         raise InputError(args.graded or args.gradings, "--graded and --gradings go together")
+    if args.paint_graded < 0 or (args.paint_graded and args.graded is None):
+        raise InputError(args.graded, "--paint-graded takes a count >= 0 and needs --graded")
     if args.graded is not None:
         volumes = graded_volumes(args.graded, args.gradings, args.init, args.device)
         if not volumes:
@@ -558,7 +597,10 @@ def run_from_args(args: argparse.Namespace) -> int:
             "gradings": str(args.gradings),
             "studies": len(volumes),
             "levels": int(sum(len(v.levels) for v in volumes)),
+            "paintings_per_study": args.paint_graded,
         }
+        if args.paint_graded:
+            graded_painted = painted_graded_volumes(volumes, args.paint_graded, settings.seed)
     train(
         args.out,
         data=args.data,
@@ -573,6 +615,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         command=command,
         graded=graded,
         graded_source=graded_source,
+        graded_painted=graded_painted,
         init=args.init,
         **inference_settings(args),
     )

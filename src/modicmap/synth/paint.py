@@ -104,14 +104,18 @@ def paint_lesions(
     lesion_rate: float = 0.4,
     types_p: tuple[float, float, float] = (0.3, 0.45, 0.25),
     mixed_rate: float = 0.2,
+    codes: frozenset[int] | None = None,
 ) -> PaintedStudy:
-    """Paint lesions at randomly chosen endplates of the VerSe-coded ``vertebrae``."""
+    """Paint lesions at randomly chosen endplates of the VerSe-coded ``vertebrae`` (only of
+    the bodies in ``codes`` when given; the body statistics still come from every body)."""
     t1 = t1.astype(np.float32, copy=True)
     t2 = t2.astype(np.float32, copy=True)
     modic = np.zeros(vertebrae.shape, np.uint8)
     targets = np.zeros((2, *vertebrae.shape), np.float32)
     p = np.asarray(types_p) / np.sum(types_p)
     for code in (int(c) for c in np.unique(vertebrae) if c):
+        if codes is not None and code not in codes:
+            continue
         where = np.argwhere(vertebrae == code)
         lo, hi = where.min(axis=0), where.max(axis=0) + 1
         box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))

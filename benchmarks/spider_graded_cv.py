@@ -27,7 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from modicmap.evaluation.gradings import match_runs, read_gradings
-from modicmap.lesions.graded import LevelCropSet, graded_volumes, to_level_crop_set
+from modicmap.lesions.graded import (
+    GradedVolume,
+    LevelCropSet,
+    graded_volumes,
+    painted_graded_volumes,
+    to_level_crop_set,
+)
 from modicmap.lesions.training import LesionTrainSettings, train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,13 +52,19 @@ def cohort_csv(data: Path, work: Path, patients: list[str] | None = None) -> Pat
     return write_cohort(folder, pids, work / name)
 
 
-def load_levels(data: Path, work: Path, bundle: Path | None) -> LevelCropSet:
+def spider_volumes(data: Path, work: Path, bundle: Path | None) -> list[GradedVolume]:
+    return graded_volumes(cohort_csv(data, work), data / "spider-midsag" / "gradings.csv", bundle)
+
+
+def load_levels(
+    data: Path, work: Path, bundle: Path | None, volumes: list[GradedVolume] | None = None
+) -> LevelCropSet:
     cache = work / "graded_crops.npz"
     if cache.is_file():
         z = np.load(cache)
         return LevelCropSet(z["subjects"], z["inputs"], z["bags"], z["labels"])
-    gradings = data / "spider-midsag" / "gradings.csv"
-    volumes = graded_volumes(cohort_csv(data, work), gradings, bundle)
+    if volumes is None:
+        volumes = spider_volumes(data, work, bundle)
     crops = to_level_crop_set(volumes)
     np.savez_compressed(
         cache, subjects=crops.subjects, inputs=crops.inputs, bags=crops.bags, labels=crops.labels
@@ -68,7 +80,10 @@ def folds_of(subjects: np.ndarray, k: int, seed: int) -> list[list[str]]:
 
 def cmd_train(args: argparse.Namespace) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
-    crops = load_levels(args.data, args.work, args.init)
+    volumes = spider_volumes(args.data, args.work, args.init) if args.paint_graded else None
+    crops = load_levels(args.data, args.work, args.init, volumes)
+    # train() keeps the paintings of each fold's training patients only
+    painted = painted_graded_volumes(volumes, args.paint_graded, args.seed) if volumes else None
     folds = folds_of(crops.subjects, args.folds, args.seed)
     (args.work / "folds.json").write_text(json.dumps(folds, indent=1))
     for f in args.only or range(args.folds):
@@ -99,7 +114,12 @@ def cmd_train(args: argparse.Namespace) -> None:
             progress=False,
             command=" ".join(sys.argv),
             graded=crops,
-            graded_source={"cohort": "SPIDER dev (../shared/data/spider-midsag)", "fold": f},
+            graded_source={
+                "cohort": "SPIDER dev (../shared/data/spider-midsag)",
+                "fold": f,
+                "paintings_per_study": args.paint_graded,
+            },
+            graded_painted=painted,
             init=args.init,
             test_time_flip=args.test_time_flip,
             body_margin_mm=args.body_margin_mm,
@@ -250,6 +270,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--synthetic", type=int, default=6)
     parser.add_argument("--paintings", type=int, default=1)
+    parser.add_argument(
+        "--paint-graded", type=int, default=0, help="as `train lesions --paint-graded` (0: off)"
+    )
     parser.add_argument("--voxel-batch", type=int, default=0, help="0: half a batch")
     parser.add_argument("--max-minutes", type=float, default=15.0)
     parser.add_argument("--test-time-flip", action="store_true")

@@ -184,6 +184,9 @@ def test_only_the_training_studies_paintings_join_the_voxel_crops(
     head, count = logged[0].rsplit(": ", 1)
     assert head == f"voxel crops painted into {len(expected)} graded training studies"
     assert int(count) > 0
+    # the validation studies' paintings are scored, every epoch and at the end
+    assert 0.0 <= section["history"][0]["val_painted_graded_dice"] <= 1.0
+    assert 0.0 <= section["metrics"]["validation_painted_graded_pixel_dice"] <= 1.0
 
 
 def test_average_weights_is_the_elementwise_mean_with_counters_from_the_last() -> None:

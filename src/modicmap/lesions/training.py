@@ -220,6 +220,7 @@ def train(
     roles = split_subjects(list(crops.subjects), settings.seed, test_subjects, fractions)
     role = np.array([roles[s] for s in crops.subjects])
     train_set, val_set, test_set = (_subset(crops, role == r) for r in ("train", "val", "test"))
+    painted_val: CropSet | None = None
     if graded is not None:
         graded_roles = split_subjects(
             list(graded.subjects), settings.seed, test_subjects, fractions
@@ -238,6 +239,11 @@ def train(
                 len(extra.inputs),
             )
             train_set = _joined(train_set, extra)
+        # the validation studies' paintings are only scored: the pixel Dice of lesions painted
+        # into the user's own scans, beside the level AUC that selects the epoch
+        held = [v for v in graded_painted or [] if graded_roles.get(v.subject) == "val"]
+        if held:
+            painted_val = to_crop_set(held, settings.seed)
         logger.info(
             "graded crops: %d train, %d validation, %d test",
             len(graded_train),
@@ -321,6 +327,8 @@ def train(
             losses.append(float(loss.detach()))
         dice = pixel_dice(model, val_set, device) if len(val_set.inputs) else float("nan")
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_dice": dice}
+        if painted_val is not None:
+            record["val_painted_graded_dice"] = pixel_dice(model, painted_val, device)
         score = dice
         if graded is not None:
             record["val_level_auc"] = score = level_auc(model, graded_val, device, settings.top_k)
@@ -356,6 +364,8 @@ def train(
     metrics: dict[str, float] = {}
     if len(val_set.inputs):
         metrics["validation_pixel_dice"] = pixel_dice(model, val_set, device)
+    if painted_val is not None:
+        metrics["validation_painted_graded_pixel_dice"] = pixel_dice(model, painted_val, device)
     for subject_kind, mask in (
         ("synthetic", np.char.startswith(test_set.subjects.astype(str), "synthetic")),
         ("painted_real", ~np.char.startswith(test_set.subjects.astype(str), "synthetic")),

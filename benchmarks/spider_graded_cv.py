@@ -31,7 +31,6 @@ from modicmap.lesions.graded import (
     GradedVolume,
     LevelCropSet,
     graded_volumes,
-    painted_graded_volumes,
     to_level_crop_set,
 )
 from modicmap.lesions.training import LesionTrainSettings, train
@@ -82,8 +81,6 @@ def cmd_train(args: argparse.Namespace) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     volumes = spider_volumes(args.data, args.work, args.init) if args.paint_graded else None
     crops = load_levels(args.data, args.work, args.init, volumes)
-    # train() keeps the paintings of each fold's training patients only
-    painted = painted_graded_volumes(volumes, args.paint_graded, args.seed) if volumes else None
     folds = folds_of(crops.subjects, args.folds, args.seed)
     (args.work / "folds.json").write_text(json.dumps(folds, indent=1))
     for f in args.only or range(args.folds):
@@ -119,7 +116,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "fold": f,
                 "paintings_per_study": args.paint_graded,
             },
-            graded_painted=painted,
+            graded_studies=volumes,  # train() paints each fold's training patients only
+            paint_graded=args.paint_graded,
             init=args.init,
             test_time_flip=args.test_time_flip,
             body_margin_mm=args.body_margin_mm,

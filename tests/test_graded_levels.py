@@ -102,7 +102,7 @@ def test_lesions_are_painted_and_cropped_only_in_the_normal_bodies() -> None:
     from modicmap.lesions.dataset import crops_from_volume
 
     volume = _spine((L3, L4))  # normal: L5 and the sacrum
-    painted = painted_graded_volumes([volume], paintings=8, seed=0)
+    painted = list(painted_graded_volumes([volume], paintings=8, seed=0))
     assert len(painted) == 8
     normal = np.isin(volume.vertebrae, [L5, SACRUM_CODE])
     assert any(p.modic.any() for p in painted)
@@ -114,7 +114,7 @@ def test_lesions_are_painted_and_cropped_only_in_the_normal_bodies() -> None:
         inputs, _ = crops_from_volume(p, keep_empty=1.0)
         assert len(inputs) == 2, "one crop per normal body"
     graded_all = replace(volume, levels={(L3, L4): 1, (L4, L5): 2, (L5, SACRUM_CODE): 3})
-    assert painted_graded_volumes([graded_all], 2, 0) == [], "no normal body, nothing painted"
+    assert not list(painted_graded_volumes([graded_all], 2, 0)), "no normal body, no painting"
 
 
 def _toy_volumes() -> list[GradedVolume]:
@@ -136,9 +136,9 @@ def _toy_graded_set() -> LevelCropSet:
     )
 
 
-def _train_toy(out: Path, painted: list | None = None, **settings: object) -> dict:
-    """Fine-tune a new V-Net on :func:`_toy_graded_set` (graded levels, and the ``painted``
-    voxel crops when given; 1 thread)."""
+def _train_toy(out: Path, paint_graded: int = 0, **settings: object) -> dict:
+    """Fine-tune a new V-Net on :func:`_toy_graded_set` (graded levels, and lesions painted
+    ``paint_graded`` times into their normal bodies; 1 thread)."""
     from modicmap.lesions.training import LesionTrainSettings, train
 
     base = {"batch_size": 8, "learning_rate": 3e-3, "threads": 1, "val_fraction": 0.25}
@@ -153,7 +153,8 @@ def _train_toy(out: Path, painted: list | None = None, **settings: object) -> di
         progress=False,
         graded=_toy_graded_set(),
         init=None,
-        graded_painted=painted,
+        graded_studies=_toy_volumes(),
+        paint_graded=paint_graded,
     )
 
 
@@ -173,12 +174,11 @@ def test_fine_tuning_on_graded_levels_learns_the_graded_signal(tmp_path: Path) -
 def test_only_the_training_studies_paintings_join_the_voxel_crops(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    painted = painted_graded_volumes(_toy_volumes(), paintings=1, seed=0)
     with caplog.at_level("INFO", logger="modicmap.lesions.training"):
-        section = _train_toy(tmp_path / "bundle", painted, epochs=1)
-    train = set(section["split"]["train"])
-    expected = {p.subject for p in painted} & train
-    assert expected and expected != {p.subject for p in painted}, "the toy split holds out some"
+        section = _train_toy(tmp_path / "bundle", paint_graded=1, epochs=1)
+    painted = {v.subject for v in _toy_volumes() if normal_bodies(v)}
+    expected = painted & set(section["split"]["train"])
+    assert expected and expected != painted, "the toy split holds some out"
     logged = [r.getMessage() for r in caplog.records if "painted into" in r.getMessage()]
     assert len(logged) == 1, logged
     head, count = logged[0].rsplit(": ", 1)
@@ -187,6 +187,19 @@ def test_only_the_training_studies_paintings_join_the_voxel_crops(
     # the validation studies' paintings are scored, every epoch and at the end
     assert 0.0 <= section["history"][0]["val_painted_graded_dice"] <= 1.0
     assert 0.0 <= section["metrics"]["validation_painted_graded_pixel_dice"] <= 1.0
+
+
+def test_paint_graded_without_graded_studies_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modicmap.cli.main import main
+
+    out = tmp_path / "bundle"
+    argv = ["train", "lesions", "--out", str(out), "--synthetic", "1", "--paint-graded", "2"]
+    assert main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--paint-graded" in err[0] and "needs --graded" in err[0]
+    assert not out.exists()
 
 
 def test_average_weights_is_the_elementwise_mean_with_counters_from_the_last() -> None:
@@ -259,6 +272,8 @@ def test_train_lesions_cli_learns_from_spider_gradings(shared_data: Path, tmp_pa
             "0.34",
             "--test-fraction",
             "0",
+            "--paint-graded",
+            "1",
             "--quiet",
         ]
     )
@@ -267,6 +282,7 @@ def test_train_lesions_cli_learns_from_spider_gradings(shared_data: Path, tmp_pa
     section = bundle.section("lesions")
     assert section["training_data"]["graded_levels"]["studies"] == 3
     assert section["training_data"]["graded_levels"]["levels"] >= 12
+    assert section["training_data"]["graded_levels"]["paintings_per_study"] == 1
     assert section["initialised_from"]["id"] == load_bundle(None).bundle_id
     assert bundle.section("grading")["rule"] == "probability"
     assert bundle.section("vertebrae") == load_bundle(None).section("vertebrae")

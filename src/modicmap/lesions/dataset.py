@@ -18,6 +18,7 @@ structures with the body segmentation).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def study_volumes(folder: Path) -> list[LesionVolume]:
     return out
 
 
-def to_crop_set(volumes: list[LesionVolume], seed: int) -> CropSet:
+def to_crop_set(volumes: Iterable[LesionVolume], seed: int) -> CropSet:
     rng = np.random.default_rng(seed)
     subjects, inputs, targets = [], [], []
     for volume in volumes:

@@ -15,7 +15,7 @@ lesion probability map, so typing and the maps stay the paper's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,13 +190,13 @@ def normal_bodies(volume: GradedVolume) -> frozenset[int]:
 
 def painted_graded_volumes(
     volumes: Iterable[GradedVolume], paintings: int, seed: int
-) -> list[LesionVolume]:
+) -> Iterator[LesionVolume]:
     """Lesions painted (``modicmap.synth.paint``) into the normal bodies of graded studies,
     ``paintings`` times each, with crops around those bodies only: voxel supervision on the
-    user's own scanners' marrow, where nothing graded is labelled background."""
+    user's own scanners' marrow, where nothing graded is labelled background. One painting
+    at a time (3-D studies: each holds two full volumes)."""
     from modicmap.synth.paint import paint_lesions
 
-    out = []
     for volume in volumes:
         codes = normal_bodies(volume)
         if not codes:
@@ -210,18 +210,15 @@ def painted_graded_volumes(
                 np.random.default_rng(painting_seed(seed, j, volume.subject)),
                 codes=codes,
             )
-            out.append(
-                LesionVolume(
-                    volume.subject,
-                    painted.t1,
-                    painted.t2,
-                    volume.vertebrae,
-                    painted.modic_map,
-                    volume.spacing_zyx,
-                    crop_codes=codes,
-                )
+            yield LesionVolume(
+                volume.subject,
+                painted.t1,
+                painted.t2,
+                volume.vertebrae,
+                painted.modic_map,
+                volume.spacing_zyx,
+                crop_codes=codes,
             )
-    return out
 
 
 def mil_loss(probability, bags, labels, k: int):  # torch tensors -> scalar tensor

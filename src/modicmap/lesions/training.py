@@ -36,7 +36,13 @@ from modicmap.lesions.dataset import (
     synthetic_volumes,
     to_crop_set,
 )
-from modicmap.lesions.graded import LevelCropSet, bag_scores, mil_loss
+from modicmap.lesions.graded import (
+    GradedVolume,
+    LevelCropSet,
+    bag_scores,
+    mil_loss,
+    painted_graded_volumes,
+)
 from modicmap.lesions.vnet import VNet2D, VNetSpec
 from modicmap.lesions.zscore import zscore_maps
 
@@ -178,7 +184,8 @@ def train(
     command: str = "",
     graded: LevelCropSet | None = None,
     graded_source: dict[str, Any] | None = None,
-    graded_painted: list[LesionVolume] | None = None,
+    graded_studies: list[GradedVolume] | None = None,
+    paint_graded: int = 0,
     init: Path | None = None,
     test_time_flip: bool = False,
     body_margin_mm: float = 0.0,
@@ -189,8 +196,9 @@ def train(
     ``graded`` crops (per-level gradings) with the multiple-instance loss of
     ``modicmap.lesions.graded``. With graded crops, the epoch runs over them, each step
     adds a voxel batch, and the model is selected by the validation level AUC.
-    ``graded_painted`` (``painted_graded_volumes`` of the graded studies) join the voxel
-    training crops for the graded studies of the training role only."""
+    With ``paint_graded`` > 0, lesions painted into the normal bodies of ``graded_studies``
+    (``painted_graded_volumes``) join the voxel crops of the studies of the training role;
+    the validation studies' paintings are only scored."""
     import torch
     from monai.losses import DiceCELoss
 
@@ -230,20 +238,28 @@ def train(
         graded_train, graded_val, graded_test = (
             graded.subset(grole == r) for r in ("train", "val", "test")
         )
-        painted = [v for v in graded_painted or [] if graded_roles.get(v.subject) == "train"]
-        if painted:
-            extra = to_crop_set(painted, settings.seed)
+        if paint_graded and graded_studies:
+            studies = {
+                r: [v for v in graded_studies if graded_roles.get(v.subject) == r]
+                for r in ("train", "val")
+            }
+            extra = to_crop_set(
+                painted_graded_volumes(studies["train"], paint_graded, settings.seed),
+                settings.seed,
+            )
             logger.info(
                 "voxel crops painted into %d graded training studies: %d",
-                len({v.subject for v in painted}),
+                len(set(extra.subjects.tolist())),
                 len(extra.inputs),
             )
             train_set = _joined(train_set, extra)
-        # the validation studies' paintings are only scored: the pixel Dice of lesions painted
-        # into the user's own scans, beside the level AUC that selects the epoch
-        held = [v for v in graded_painted or [] if graded_roles.get(v.subject) == "val"]
-        if held:
-            painted_val = to_crop_set(held, settings.seed)
+            # the validation studies' paintings are only scored: the pixel Dice of lesions
+            # painted into the user's own scans, beside the level AUC that selects the epoch
+            if studies["val"]:
+                painted_val = to_crop_set(
+                    painted_graded_volumes(studies["val"], paint_graded, settings.seed),
+                    settings.seed,
+                )
         logger.info(
             "graded crops: %d train, %d validation, %d test",
             len(graded_train),
@@ -570,11 +586,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     from modicmap.errors import InputError
-    from modicmap.lesions.graded import (
-        graded_volumes,
-        painted_graded_volumes,
-        to_level_crop_set,
-    )
+    from modicmap.lesions.graded import graded_volumes, to_level_crop_set
 
     settings = LesionTrainSettings(
         preset=args.preset,
@@ -592,7 +604,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         average_last=args.average_last or 0,
     )
     command = str(getattr(args, "command_line", ""))
-    graded = graded_source = graded_painted = None
+    graded = graded_source = volumes = None
     if (args.graded is None) != (args.gradings is None):
         raise InputError(args.graded or args.gradings, "--graded and --gradings go together")
     if args.paint_graded < 0 or (args.paint_graded and args.graded is None):
@@ -609,8 +621,6 @@ def run_from_args(args: argparse.Namespace) -> int:
             "levels": int(sum(len(v.levels) for v in volumes)),
             "paintings_per_study": args.paint_graded,
         }
-        if args.paint_graded:
-            graded_painted = painted_graded_volumes(volumes, args.paint_graded, settings.seed)
     train(
         args.out,
         data=args.data,
@@ -625,7 +635,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         command=command,
         graded=graded,
         graded_source=graded_source,
-        graded_painted=graded_painted,
+        graded_studies=volumes,
+        paint_graded=args.paint_graded,
         init=args.init,
         **inference_settings(args),
     )

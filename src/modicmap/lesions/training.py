@@ -243,10 +243,12 @@ def train(
                 r: [v for v in graded_studies if graded_roles.get(v.subject) == r]
                 for r in ("train", "val")
             }
-            extra = to_crop_set(
-                painted_graded_volumes(studies["train"], paint_graded, settings.seed),
-                settings.seed,
-            )
+
+            def painted_crops(role: str) -> CropSet:
+                paintings = painted_graded_volumes(studies[role], paint_graded, settings.seed)
+                return to_crop_set(paintings, settings.seed)
+
+            extra = painted_crops("train")
             logger.info(
                 "voxel crops painted into %d graded training studies: %d",
                 len(set(extra.subjects.tolist())),
@@ -256,10 +258,7 @@ def train(
             # the validation studies' paintings are only scored: the pixel Dice of lesions
             # painted into the user's own scans, beside the level AUC that selects the epoch
             if studies["val"]:
-                painted_val = to_crop_set(
-                    painted_graded_volumes(studies["val"], paint_graded, settings.seed),
-                    settings.seed,
-                )
+                painted_val = painted_crops("val")
         logger.info(
             "graded crops: %d train, %d validation, %d test",
             len(graded_train),

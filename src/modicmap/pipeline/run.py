@@ -223,6 +223,18 @@ def run_study(
                 from modicmap.export.dicom_seg import write_dicom_seg
 
                 write_dicom_seg(modic, t1, work / "modic_seg.dcm")
+                from modicmap.export.dicom_sr import write_dicom_sr
+
+                write_dicom_sr(
+                    endplates,
+                    levels,
+                    t1,
+                    work / "modic_seg.dcm",
+                    work / "modic_sr.dcm",
+                    model_id=bundle.bundle_id,
+                    level_operating_point=None if level_model is None else level_model.threshold,
+                    endplate_operating_point=threshold,
+                )
             except ImportError:
                 warnings.append("DICOM SEG export is not available in this build")
         (work / "summary.json").write_text(jsonio.dumps(summary, indent=2) + "\n")

@@ -340,7 +340,7 @@ def _row(cls: type, values: dict[str, object], **identity: str) -> Any:
             else:
                 kwargs[f.name] = int("".join(c for c in code if c.isdigit()) or 0)
         elif value is None:
-            kwargs[f.name] = {"int": 0, "float": 0.0, "str": ""}.get(kind, None)
+            kwargs[f.name] = {"int": 0, "float": 0.0, "str": ""}.get(kind)
         elif kind == "int":
             kwargs[f.name] = round(float(value))  # type: ignore[arg-type]
         else:

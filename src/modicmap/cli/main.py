@@ -18,6 +18,7 @@ from modicmap.cli import (
     calibrate,
     demo,
     evaluate,
+    pacs,
     register,
     run,
     segment_vertebrae,
@@ -27,7 +28,18 @@ from modicmap.cli import (
 from modicmap.errors import InputError, NotAvailableError
 
 #: Every command module exposes ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = (run, batch, register, segment_vertebrae, synth, train, evaluate, calibrate, demo)
+COMMANDS = (
+    run,
+    batch,
+    pacs,
+    register,
+    segment_vertebrae,
+    synth,
+    train,
+    evaluate,
+    calibrate,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

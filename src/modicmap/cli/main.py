@@ -20,6 +20,7 @@ from modicmap.cli import (
     evaluate,
     pacs,
     register,
+    review,
     run,
     segment_vertebrae,
     synth,
@@ -38,6 +39,7 @@ COMMANDS = (
     train,
     evaluate,
     calibrate,
+    review,
     demo,
 )
 

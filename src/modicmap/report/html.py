@@ -1,4 +1,5 @@
-"""``report.html``: one self-contained page (figures embedded as PNG data URIs, no scripts)."""
+"""``report.html``: one self-contained page: an interactive viewer and review table (NiiVue,
+inlined, see ``viewer.py``) and static figures (PNG data URIs) for printing."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from modicmap.grading.typing import Centroids
 from modicmap.labels import vertebra_name
 from modicmap.lesions.zscore import ZScoreMaps
 from modicmap.registration.rigid import MIN_EDGE_CORRELATION
+from modicmap.report.viewer import viewer_css, viewer_data, viewer_section
 
 #: Modic type colours used in every figure and table (type 1 red, 2 yellow, 3 blue)
 TYPE_COLOURS = {1: (0.90, 0.16, 0.16), 2: (0.98, 0.80, 0.10), 3: (0.20, 0.45, 0.95)}
@@ -177,9 +179,11 @@ def write_report(
     summary: dict[str, Any],
     spacing_zyx: tuple[float, float, float],
     level_patches: dict[str, np.ndarray] | None = None,
+    study_id: str | None = None,
 ) -> Path:
     """Write the report; ``summary`` already excludes patient identifiers unless asked for.
-    ``level_patches``: per level name, the patch arr[2, S, S] the level network read."""
+    ``level_patches``: per level name, the patch arr[2, S, S] the level network read.
+    ``study_id`` (default: the report's folder name) goes into the review.csv rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,7 +202,7 @@ def write_report(
     maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx)
     evidence = {e["level"]: e for e in summary.get("levels", [])}
     level_rows = "".join(
-        f"<tr><td>{html.escape(r.level)}{_no_voxel_grade_mark(r)}</td>"
+        f'<tr data-level="{html.escape(r.level)}" data-endplate="level"><td>{html.escape(r.level)}{_no_voxel_grade_mark(r)}</td>'
         f"<td>{r.index_from_sacrum}</td>{_cell(r.modic)}"
         f"{_cell(r.upper_endplate_modic)}{_cell(r.lower_endplate_modic)}<td>{r.probability:.2f}</td>"
         f"{_evidence_cells(evidence.get(r.level))}</tr>"
@@ -238,12 +242,23 @@ def write_report(
     else:
         level_text = "A level is graded from the two endplates facing its disc."
     endplate_rows = "".join(
-        f"<tr><td>{html.escape(r.vertebra)}</td><td>{r.endplate}</td>{_cell(r.modic)}"
+        f"<tr{_endplate_jump(r, levels)}><td>{html.escape(r.vertebra)}</td><td>{r.endplate}</td>{_cell(r.modic)}"
         f"<td>{r.type1_fraction:.3f}</td><td>{r.type2_fraction:.3f}</td><td>{r.type3_fraction:.3f}</td>"
         f"<td>{r.lesion_mm3:.0f}</td><td>{r.probability:.2f}</td></tr>"
         for r in endplates
     )
     unit = "mm²" if t1.shape[0] == 1 else "mm³"
+    viewer = viewer_section(
+        viewer_data(
+            study_id=study_id or path.parent.name,
+            t1=t1,
+            t2=t2,
+            modic=modic,
+            vertebrae=vertebrae,
+            levels=levels,
+            spacing_zyx=spacing_zyx,
+        )
+    )
     warnings = (
         "".join(f"<li>{html.escape(w)}</li>" for w in summary.get("warnings", []))
         or "<li>none</li>"
@@ -272,6 +287,8 @@ table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px s
 th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fbe7a1; }} .m3 {{ background: #b6ccf7; }}
 .m0 {{ color: #888; }} figure {{ margin: 0.5em 0; }} img {{ max-width: 100%; }}
 .note {{ font-size: 0.85em; color: #555; }} .warn {{ background: #fff3cd; border: 1px solid #e0b252; padding: 0.5em 2em; }}
+tr[data-level] {{ cursor: pointer; }}
+{viewer_css()}
 </style></head><body>
 <h1>Modic change map</h1>
 <p class="note">modicmap {html.escape(str(summary["software"]["modicmap"]))}, model {html.escape(str(summary["model"]["id"]))}.
@@ -279,8 +296,9 @@ Research software: every finding must be checked on the images by a radiologist.
 <h2>Warnings</h2><ul class="{"warn" if summary.get("warnings") else "note"}">{warnings}</ul>
 <h2>Disc levels</h2>
 <table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th><th>level network</th><th>Pfirrmann (estimated)</th><th>type if Modic: P(1 / 2 / 3)</th></tr>{level_rows}</table>
+{viewer}
 <h2>Modic maps</h2>
-<p class="note">Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
+<p class="note">Static figures for printing. Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
 {figures}
 {patches_section}
 <h2>Endplates</h2>
@@ -300,6 +318,16 @@ the larger of its two endplates'. Level names are counted from the sacrum (S1); 
 """
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _endplate_jump(row: EndplateGrade, levels: list[LevelGrade]) -> str:
+    """Data attributes that let a click on an endplate row jump the viewer to it."""
+    for level in levels:
+        if row.endplate == "inferior" and level.upper_vertebra == row.vertebra:
+            return f' data-level="{html.escape(level.level)}" data-endplate="upper"'
+        if row.endplate == "superior" and level.lower_vertebra == row.vertebra:
+            return f' data-level="{html.escape(level.level)}" data-endplate="lower"'
+    return ""
 
 
 def _registration_text(registration: dict[str, Any]) -> str:

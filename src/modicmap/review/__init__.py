@@ -1,0 +1,1 @@
+"""Reader review of a study's grades: ``review.csv`` rows and the local review server."""

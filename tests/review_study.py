@@ -3,9 +3,14 @@ viewer and review tests: eight bodies T11-S1 (seven levels), Modic blobs at thre
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from modicmap.grading.tables import (
     EndplateGrade,
@@ -101,3 +106,39 @@ def write_graded_study(
     write_levels_csv(levels, folder / "levels.csv")
     write_endplates_csv(endplates, folder / "endplates.csv")
     return folder / "report.html"
+
+
+CHROMIUM = "/usr/bin/chromium"
+#: headless Chromium without a GPU: WebGL2 through SwiftShader, and nothing that phones home
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium driven by playwright; skips (with the reason) where the Debian
+    chromium or the pip package playwright is missing. Never downloads a browser."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("headless Chromium is not installed (Debian package: chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright missing")
+    with sync_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_for_viewer(page: Any) -> None:
+    page.wait_for_function("window.modicmapViewer && window.modicmapViewer.ready", timeout=60_000)

@@ -37,7 +37,12 @@ class Matching:
 
 
 def read_gradings(path: Path) -> dict[tuple[str, int], int]:
-    """(patient, IVD label) -> Modic type."""
+    """(patient, IVD label) -> Modic type. ``path`` is a SPIDER gradings CSV, or a folder of
+    readers' ``review.csv`` files (``modicmap review``; IVD label = index_from_sacrum)."""
+    if path.is_dir():
+        from modicmap.evaluation.reviews import read_review_gradings
+
+        return read_review_gradings(path)
     if not path.is_file():
         raise InputError(path, "does not exist")
     with path.open(newline="") as handle:

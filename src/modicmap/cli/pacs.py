@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from modicmap.cli import common
 
@@ -66,9 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from modicmap.errors import InputError
     from modicmap.models.bundle import load_bundle
-    from modicmap.pacs.auth import check_url, http_session, load_credentials
-    from modicmap.pacs.client import Pacs
-    from modicmap.pacs.service import PacsOptions, prepare_work, run_pass
+    from modicmap.pacs.auth import check_url, load_credentials
 
     if not args.study and not args.new:
         raise InputError(None, "give --study UID (repeatable) or --new")
@@ -77,20 +77,36 @@ def run(args: argparse.Namespace) -> int:
     url = check_url(args.url)
     credentials = load_credentials(args.auth_file)
     bundle = load_bundle(args.model)
+    old_umask = os.umask(0o077)  # everything written into DIR is the user's only
+    try:
+        return _run(args, url, credentials, bundle.bundle_id)
+    finally:
+        os.umask(old_umask)
+
+
+def _run(args: argparse.Namespace, url: str, credentials: Any, model_id: str) -> int:
+    from modicmap.pacs.auth import http_session
+    from modicmap.pacs.client import Pacs
+    from modicmap.pacs.service import PacsOptions, prepare_work, run_pass
+
     work = prepare_work(args.work)
     handler = logging.FileHandler(work / "pacs.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("modicmap")
     root.addHandler(handler)
+    if not args.verbose:  # their INFO lines repeat ours, once per image
+        for name in ("highdicom", "dicomweb_client"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if root.getEffectiveLevel() > logging.INFO:  # the log file always says what happened
         root.setLevel(logging.INFO)
         for h in logging.getLogger().handlers:
             h.setLevel(logging.WARNING)
     try:
+        pacs = Pacs(url, http_session(credentials, args.ca_bundle))
+        pacs.check_access()  # refused credentials: one line, before anything else is said
         logging.getLogger(__name__).info(
             "pass on %s (%s credentials)", url, credentials.kind if credentials else "no"
         )
-        pacs = Pacs(url, http_session(credentials, args.ca_bundle))
         options = PacsOptions(
             work=work,
             studies=tuple(args.study or ()),
@@ -101,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             keep=args.keep,
         )
-        report = run_pass(pacs, options, bundle.bundle_id)
+        report = run_pass(pacs, options, model_id)
     finally:
         root.removeHandler(handler)
         handler.close()

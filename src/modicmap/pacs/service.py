@@ -56,6 +56,7 @@ def prepare_work(work: Path) -> Path:
     work.chmod(0o700)
     for name in ("images", "results"):
         (work / name).mkdir(exist_ok=True)
+        (work / name).chmod(0o700)
     return work
 
 

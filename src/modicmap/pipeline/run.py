@@ -217,6 +217,7 @@ def run_study(
             summary=summary,
             spacing_zyx=spacing,  # type: ignore[arg-type]
             level_patches=report_patches,
+            study_id=out.name,  # the review's study id (work is a staging folder)
         )
         if t1.dicom is not None:
             try:

@@ -135,7 +135,13 @@ def write_failures(out: Path, outcomes: Iterable[StudyOutcome]) -> Path:
     return target
 
 
-def run_one(study: CohortStudy, out: Path, model: Path | None, device: str) -> StudyOutcome:
+def run_one(
+    study: CohortStudy,
+    out: Path,
+    model: Path | None,
+    device: str,
+    operating_point: str | float | None = None,
+) -> StudyOutcome:
     """Run one study in a worker; every error becomes an outcome (never raised)."""
     import logging as _logging
 
@@ -143,7 +149,8 @@ def run_one(study: CohortStudy, out: Path, model: Path | None, device: str) -> S
 
     _logging.getLogger("modicmap").setLevel(_logging.WARNING)
     try:
-        run_study(study.t1, study.t2, out / study.study_id, RunOptions(model=model, device=device))
+        options = RunOptions(model=model, device=device, operating_point=operating_point)
+        run_study(study.t1, study.t2, out / study.study_id, options)
         return StudyOutcome(study.study_id, True)
     except InputError as exc:
         return StudyOutcome(study.study_id, False, str(exc))
@@ -160,6 +167,7 @@ def run_cohort(
     model: Path | None = None,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    operating_point: str | float | None = None,
 ) -> list[StudyOutcome]:
     """Run every study not yet complete; gather the cohort tables; return all outcomes."""
     studies = read_cohort(cohort)
@@ -174,11 +182,15 @@ def run_cohort(
     if scheduler:
         from modicmap.batch.dask_runner import run_on_dask
 
-        outcomes = run_on_dask(scheduler, todo, out, model, device, progress)
+        outcomes = run_on_dask(
+            scheduler, todo, out, model, device, progress, operating_point=operating_point
+        )
     else:
         from modicmap.batch.local import run_on_pool
 
-        outcomes = run_on_pool(todo, out, model, device, workers, progress)
+        outcomes = run_on_pool(
+            todo, out, model, device, workers, progress, operating_point=operating_point
+        )
     done.update({o.study_id: o for o in outcomes})
     ordered = [done[s.study_id] for s in studies]
     gather(out, studies, "levels")

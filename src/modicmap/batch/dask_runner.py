@@ -17,6 +17,7 @@ def run_on_dask(
     device: str,
     progress: Callable[[int, int], None] | None = None,
     client: object | None = None,
+    operating_point: str | float | None = None,
 ) -> list[StudyOutcome]:
     from dask.distributed import Client, as_completed
 
@@ -27,7 +28,10 @@ def run_on_dask(
         except OSError as exc:
             raise InputError(scheduler, f"cannot reach the Dask scheduler ({exc})") from None
     try:
-        futures = [client.submit(run_one, s, out, model, device, pure=False) for s in studies]  # type: ignore[attr-defined]
+        futures = [
+            client.submit(run_one, s, out, model, device, operating_point, pure=False)  # type: ignore[attr-defined]
+            for s in studies
+        ]
         outcomes = []
         for future in as_completed(futures):
             outcomes.append(future.result())

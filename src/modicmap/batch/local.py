@@ -16,16 +16,17 @@ def run_on_pool(
     device: str,
     workers: int,
     progress: Callable[[int, int], None] | None = None,
+    operating_point: str | float | None = None,
 ) -> list[StudyOutcome]:
     outcomes: list[StudyOutcome] = []
     if workers <= 1:
         for study in studies:
-            outcomes.append(run_one(study, out, model, device))
+            outcomes.append(run_one(study, out, model, device, operating_point))
             if progress:
                 progress(len(outcomes), len(studies))
         return outcomes
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_one, s, out, model, device) for s in studies]
+        futures = [pool.submit(run_one, s, out, model, device, operating_point) for s in studies]
         for future in as_completed(futures):
             outcomes.append(future.result())
             if progress:

@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786"
     )
     common.add_model(parser)
+    common.add_operating_point(parser)
     common.add_device(parser)
     common.add_quiet(parser)
     parser.set_defaults(handler=run)
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         device=args.device,
         progress=progress,
+        operating_point=args.operating_point,
     )
     bar.close()
     failed = [o for o in outcomes if not o.ok]

@@ -29,6 +29,20 @@ def add_model(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_operating_point(parser: argparse.ArgumentParser) -> None:
+    from modicmap.grading.operating_point import parse_operating_point
+
+    parser.add_argument(
+        "--operating-point",
+        type=parse_operating_point,
+        default=None,
+        metavar="balanced|sensitive|specific|CUT",
+        help="where the level probability is cut into Modic / none: balanced (default: the "
+        "largest sensitivity + specificity out of fold), sensitive (sensitivity >= 0.80 out of "
+        "fold), specific (specificity >= 0.90 out of fold), or a probability cut in (0, 1)",
+    )
+
+
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ..."

@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     common.add_model(parser)
+    common.add_operating_point(parser)
     parser.add_argument(
         "--vertebrae",
         type=Path,
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         include_phi=args.include_phi,
         allow_non_sagittal=args.allow_non_sagittal,
+        operating_point=args.operating_point,
     )
     result = run_study(args.t1, args.t2, args.out, options)
     graded = [f"{lv.level}: {lv.modic}" for lv in result.levels]

@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from modicmap.errors import InputError
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
+from modicmap.grading.measures import body_boxes, endplate_measures
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.labels import L6_CODE, SACRUM_CODE, level_name, vertebra_name
 from modicmap.models.bundle import ModelBundle
@@ -79,16 +80,49 @@ def endplate_probability(
 ) -> float:
     """Per slice the top-``k`` mean within ``region``; the highest mean of those over a
     window of ``WINDOW_MM`` of consecutive slices within ``INNER_MM`` of the centre."""
+    score, _ = _best_window(probability, region, centre_slice, slice_spacing_mm, k)
+    return score
+
+
+def _best_window(
+    probability: np.ndarray,
+    region: np.ndarray,
+    centre_slice: float,
+    slice_spacing_mm: float,
+    k: int,
+) -> tuple[float, np.ndarray]:
+    """:func:`endplate_probability` and the slices of its best window."""
     slices = np.flatnonzero(region.any(axis=(1, 2)))
     if slices.size == 0:
-        return 0.0
+        return 0.0, slices
     offset = np.abs(slices - centre_slice) * slice_spacing_mm
     inner = slices[offset <= INNER_MM]
     if inner.size == 0:
         inner = slices[[int(np.argmin(offset))]]
     scores = np.array([top_mean(probability[z][region[z]], k) for z in inner])
     window = min(max(1, round(WINDOW_MM / slice_spacing_mm)), scores.size)
-    return float(np.convolve(scores, np.full(window, 1.0 / window), mode="valid").max())
+    means = np.convolve(scores, np.full(window, 1.0 / window), mode="valid")
+    start = int(np.argmax(means))
+    return float(means[start]), inner[start : start + window]
+
+
+def evidence_voxels(
+    probability: np.ndarray,
+    region: np.ndarray,
+    centre_slice: float,
+    spacing_zyx: tuple[float, float, float],
+) -> np.ndarray:
+    """The voxels behind an endplate's probability: on each slice of its best window, the
+    region's voxels with the highest probabilities over ``TOP_AREA_MM2``."""
+    k = round(TOP_AREA_MM2 / (spacing_zyx[1] * spacing_zyx[2]))
+    _, window = _best_window(probability, region, centre_slice, spacing_zyx[0], k)
+    out = np.zeros(region.shape, bool)
+    for z in window:
+        inside = np.flatnonzero(region[z])
+        values = probability[z].ravel()[inside]
+        top = inside[np.argsort(-values, kind="stable")[: max(k, 1)]]
+        out[z].ravel()[top] = True  # a view: out[z] is C-contiguous
+    return out
 
 
 def grade_endplates(
@@ -120,6 +154,7 @@ def grade_endplates(
     centres = {code: float(centre[0]) for code, centre in zip(codes, mass, strict=True)}
     if regions is None:
         regions = endplate_regions(vertebrae, spacing_zyx, depth_mm)
+    boxes = body_boxes(vertebrae)
     for (code, side), region in regions.items():
         n_region = int(region.sum())
         types = modic_map[region]
@@ -134,6 +169,9 @@ def grade_endplates(
             modic = best + 1 if counts[best] > 0 and fractions[best] > threshold else 0
         if probability is None:
             confidence = 1.0 if modic else 0.0
+        measures = endplate_measures(
+            modic_map, vertebrae, code, side is Endplate.SUPERIOR, spacing_zyx, boxes.get(code)
+        )
         grade = EndplateGrade(
             vertebra=vertebra_name(code),
             endplate=side.value,
@@ -143,6 +181,14 @@ def grade_endplates(
             type3_fraction=float(fractions[2]),
             lesion_mm3=float(counts.sum() * unit),
             probability=confidence,
+            height_fraction=measures.height_fraction,
+            extent_grade=measures.extent_grade,
+            volume_fraction=measures.volume_fraction,
+            mixed_type=measures.mixed_type,
+            second_type_share=measures.second_type_share,
+            finding="graded"
+            if modic
+            else ("sub-threshold" if counts.sum() or measures.volume_fraction else "none"),
         )
         rows.append((code, 0 if side is Endplate.SUPERIOR else 1, grade))
     return [grade for _, _, grade in sorted(rows, key=lambda r: (r[0], r[1]))]
@@ -178,8 +224,23 @@ def level_type(upper: tuple[int, float], lower: tuple[int, float]) -> int:
     return upper_type or lower_type
 
 
+def carriers(upper_modic: int, lower_modic: int) -> str:
+    """Which endplate(s) of a level are graded: "upper", "lower", "both" or ""."""
+    return {(True, True): "both", (True, False): "upper", (False, True): "lower"}.get(
+        (bool(upper_modic), bool(lower_modic)), ""
+    )
+
+
+def mixed_level_type(upper_modic: int, lower_modic: int) -> str:
+    """ "a/b" (ascending) when both endplates are graded with different types, else ""."""
+    if upper_modic and lower_modic and upper_modic != lower_modic:
+        return "/".join(str(t) for t in sorted((upper_modic, lower_modic)))
+    return ""
+
+
 def grade_levels(endplates: list[EndplateGrade], present_codes: list[int]) -> list[LevelGrade]:
-    """Disc levels between consecutive found bodies (superior to inferior)."""
+    """Disc levels between consecutive found bodies (superior to inferior), graded from their
+    two endplates (so they agree with them by construction)."""
     by_key = {(row.vertebra, row.endplate): row for row in endplates}
     levels = []
     for upper, lower, index in disc_levels(present_codes):
@@ -198,6 +259,8 @@ def grade_levels(endplates: list[EndplateGrade], present_codes: list[int]) -> li
                 upper_endplate_modic=a.modic,
                 lower_endplate_modic=b.modic,
                 probability=max(a.probability, b.probability),
+                carried_by=carriers(a.modic, b.modic),
+                mixed_type=mixed_level_type(a.modic, b.modic),
             )
         )
     return levels

@@ -17,6 +17,17 @@ class EndplateGrade:
     type3_fraction: float
     lesion_mm3: float  # mm^2 for a single slice
     probability: float
+    # the measures readers report (ISSLS, Fields et al. 2019; Nordic size grades, Jensen et
+    # al. 2007), over the lesion voxels of the body half next to this endplate
+    height_fraction: float = 0.0  # the lesion's extent from the endplate / the body's height
+    extent_grade: int = 0  # 0 none, 1 < 25 %, 2 25-50 %, 3 > 50 % of the body height
+    volume_fraction: float = 0.0  # lesion volume / body volume
+    mixed_type: str = ""  # e.g. "1/2" when a second type covers >= MIXED_SHARE of the lesion
+    second_type_share: float = 0.0  # that second type's share of the lesion voxels
+    #: "graded" (a Modic finding of its level), "sub-threshold" (lesion voxels on the map that
+    #: do not make a finding), "none"
+    finding: str = "none"
+    level: str = ""  # the disc level this endplate faces (e.g. "L4-L5"), empty when none
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,10 @@ class LevelGrade:
     upper_endplate_modic: int  # inferior endplate of the upper vertebra
     lower_endplate_modic: int  # superior endplate of the lower vertebra
     probability: float
+    #: which endplate(s) carry a Modic level: "upper" (the upper vertebra's inferior
+    #: endplate), "lower", "both"; empty for a level graded none
+    carried_by: str = ""
+    mixed_type: str = ""  # "1/2" etc. when its two graded endplates differ in type
 
 
 #: CSV columns, in the CONTRACT's order (the dataclass fields define them)
@@ -60,6 +75,7 @@ def write_levels_csv(rows: list[LevelGrade], path: Path) -> Path:
 
 
 def read_endplates_csv(path: Path) -> list[EndplateGrade]:
+    """The rows of an endplates.csv (files written before a column existed take its default)."""
     with path.open(newline="") as handle:
         return [
             EndplateGrade(
@@ -71,6 +87,13 @@ def read_endplates_csv(path: Path) -> list[EndplateGrade]:
                 type3_fraction=float(r["type3_fraction"]),
                 lesion_mm3=float(r["lesion_mm3"]),
                 probability=float(r["probability"]),
+                height_fraction=float(r.get("height_fraction") or 0.0),
+                extent_grade=int(r.get("extent_grade") or 0),
+                volume_fraction=float(r.get("volume_fraction") or 0.0),
+                mixed_type=r.get("mixed_type") or "",
+                second_type_share=float(r.get("second_type_share") or 0.0),
+                finding=r.get("finding") or ("graded" if int(r["modic"]) else "none"),
+                level=r.get("level") or "",
             )
             for r in csv.DictReader(handle)
         ]
@@ -88,6 +111,8 @@ def read_levels_csv(path: Path) -> list[LevelGrade]:
                 upper_endplate_modic=int(r["upper_endplate_modic"]),
                 lower_endplate_modic=int(r["lower_endplate_modic"]),
                 probability=float(r["probability"]),
+                carried_by=r.get("carried_by") or "",
+                mixed_type=r.get("mixed_type") or "",
             )
             for r in csv.DictReader(handle)
         ]

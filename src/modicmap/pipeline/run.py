@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from modicmap import __version__, jsonio
 from modicmap.errors import InputError
 from modicmap.grading.bands import band_signals
+from modicmap.grading.coherence import VoxelContext, reconcile
 from modicmap.grading.discs import disc_signals
 from modicmap.grading.endplates import endplate_regions
 from modicmap.grading.grade import GradingRule, grade_endplates, grade_levels, grading_rule
@@ -32,6 +33,7 @@ from modicmap.grading.level_model import (
 from modicmap.grading.level_network import SECTION as LEVEL_NETWORK
 from modicmap.grading.level_network import LevelNetSpec, load_level_network, score_patches
 from modicmap.grading.level_typing import lesion_signals
+from modicmap.grading.operating_point import OperatingPoint, operating_point
 from modicmap.grading.tables import EndplateGrade, LevelGrade, write_endplates_csv, write_levels_csv
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids, type_voxels
 from modicmap.io.image import LoadedImage
@@ -57,6 +59,8 @@ class RunOptions:
     device: str = "cpu"
     include_phi: bool = False
     allow_non_sagittal: bool = False
+    #: "balanced", "sensitive", "specific", a cut in (0, 1), or None (the bundle's default)
+    operating_point: str | float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ def run_study(
     timer = StageTimer()
     bundle = load_bundle(options.model)
     level_model = _level_model(bundle)  # a bad section is bad input before any work
+    point = _operating_point(bundle, level_model, options.operating_point)
+    if level_model is not None and point is not None:
+        level_model = replace(level_model, threshold=point.threshold)
     study = prepare_study(
         t1_path,
         t2_path,
@@ -165,6 +172,26 @@ def run_study(
             levels, evidence = apply_level_model(
                 level_model, levels, evidence, endplates, centroids
             )
+        findings = reconcile(
+            levels,
+            endplates,
+            VoxelContext(
+                modic,
+                probability,
+                zmaps.t1z,
+                zmaps.t2z,
+                vertebrae.labels,
+                regions,
+                spacing,
+                centroids,
+            ),
+            type_prior=None if level_model is None else level_model.type_prior,
+        )
+        modic, endplates, levels = (
+            findings.modic_map,
+            list(findings.endplates),
+            list(findings.levels),
+        )
     with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:
         write_image(to_native(_image_like(modic, t1.image), t1), work / "modic_map.nii.gz")
         write_image(
@@ -200,6 +227,8 @@ def run_study(
                 if level_model.type_prior is None
                 else list(level_model.type_prior),
             },
+            "operating_point": None if point is None else point.to_json(),
+            "findings_notes": list(findings.notes),
             "levels": [e.to_json() for e in evidence],
             "seconds": timer.seconds,
             "warnings": warnings,
@@ -242,6 +271,19 @@ def run_study(
     for warning in warnings:
         logger.warning("%s", warning)
     return RunResult(out, tuple(endplates), tuple(levels), tuple(warnings), timer.seconds)
+
+
+def _operating_point(
+    bundle: ModelBundle, level_model: LevelModel | None, requested: str | float | None
+) -> OperatingPoint | None:
+    """The level model's operating point (None without a level model; a requested one then
+    is bad input)."""
+    where = bundle.folder / "modicmap.json"
+    if level_model is None:
+        if requested is not None:
+            raise InputError(where, "this bundle has no level model to set an operating point of")
+        return None
+    return operating_point(bundle.section("level_model"), requested, where=where)
 
 
 def _level_model(bundle: ModelBundle) -> LevelModel | None:

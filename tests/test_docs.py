@@ -37,7 +37,7 @@ def test_every_option_of_every_parser_is_in_its_commands_section() -> None:
     for path, option in pairs:
         title = " ".join(("modicmap", *path))
         assert title in sections, f"no section for {title}"
-        assert f"`{option}" in sections[title], f"{option} missing from {title}"
+        assert f"<code>{option}" in sections[title], f"{option} missing from {title}"
 
 
 def test_every_command_and_nested_subcommand_has_a_section_with_its_usage() -> None:
@@ -53,8 +53,9 @@ def test_every_command_and_nested_subcommand_has_a_section_with_its_usage() -> N
 
 def test_positional_arguments_and_defaults_are_shown() -> None:
     sections = _sections(markdown(build_parser()))
-    assert "| `COHORT.csv` |" in sections["modicmap batch"]
-    assert re.search(r"\| `--workers WORKERS` \| .* \| `1` \|", sections["modicmap batch"])
+    assert "| <code>COHORT.csv</code> |" in sections["modicmap batch"]
+    workers = r"\| <code>--workers WORKERS</code> \| .* \| <code>1</code> \|"
+    assert re.search(workers, sections["modicmap batch"])
 
 
 def test_every_csv_column_run_writes_is_documented() -> None:

@@ -10,6 +10,7 @@ prints it.
 from __future__ import annotations
 
 import argparse
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,15 +66,19 @@ def _expand_help(action: argparse.Action, prog: str) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell: one line, no pipes, no raw HTML outside code."""
-    pieces = re.split(r"(`+[^`]*`+)", " ".join(text.split()))
-    for i in range(0, len(pieces), 2):  # the even pieces are outside code spans
-        pieces[i] = pieces[i].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return "".join(pieces).replace("|", "\\|")
+    """Text safe inside a Markdown table cell: one line, no bare pipes, no raw HTML.
+
+    Code spans become ``<code>`` elements: a pipe escaped for the table inside a Markdown
+    code span would show its backslash.
+    """
+    pieces = re.split(r"`+([^`]*)`+", " ".join(text.split()))
+    for i, piece in enumerate(pieces):  # odd pieces were inside code spans
+        pieces[i] = _code(piece) if i % 2 else html.escape(piece, quote=False)
+    return "".join(pieces).replace("|", "&#124;")
 
 
 def _code(text: str) -> str:
-    return "`" + text.replace("|", "\\|") + "`"
+    return "<code>" + html.escape(text, quote=False).replace("|", "&#124;") + "</code>"
 
 
 def _signature(action: argparse.Action, parser: argparse.ArgumentParser) -> str:

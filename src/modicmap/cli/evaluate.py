@@ -229,6 +229,7 @@ def _run_gradings(args: argparse.Namespace) -> int:
     from sklearn.metrics import roc_auc_score
 
     from modicmap.errors import InputError
+    from modicmap.evaluation.consistency import run_contradictions, upper_level_sensitivity
     from modicmap.evaluation.figures import per_type_figure
     from modicmap.evaluation.gradings import match_runs, read_gradings
     from modicmap.evaluation.metrics import bootstrap_auc_ci, level_metrics
@@ -265,6 +266,10 @@ def _run_gradings(args: argparse.Namespace) -> int:
         )
         metrics["level_network_levels"] = int(read.sum())
     summary = {k: v for k, v in asdict(matching).items() if k != "levels"}
+    metrics["upper_levels"] = upper_level_sensitivity(
+        np.array([r.index_from_sacrum for r in rows]), arrays[1], arrays[2]
+    )
+    summary["consistency"] = run_contradictions(args.runs)
     with output_dir(args.out, force=args.force, inputs=(args.runs, args.gradings)) as work:
         (work / "metrics.json").write_text(
             jsonio.dumps({"matching": summary, "metrics": metrics, "ci95": ci}, indent=2) + "\n"
@@ -284,6 +289,7 @@ def _run_gradings(args: argparse.Namespace) -> int:
 
 
 def _run_truth(args: argparse.Namespace) -> int:
+    from modicmap.evaluation.consistency import run_contradictions
     from modicmap.evaluation.figures import per_type_figure, scatter_figure
     from modicmap.evaluation.voxel import evaluate_against_truth, lesion_voxels
     from modicmap.io.output_dir import check_output_dir, output_dir
@@ -291,6 +297,7 @@ def _run_truth(args: argparse.Namespace) -> int:
     check_output_dir(args.out, force=args.force, inputs=(args.runs, args.truth))
     evaluation = evaluate_against_truth(args.runs, args.truth, bootstrap=args.bootstrap)
     report = evaluation.to_json()
+    report["consistency"] = run_contradictions(args.runs)
     studies = [v.study for v in evaluation.matching.voxels]
     voxels = lesion_voxels(args.runs, args.truth, studies)
     with output_dir(args.out, force=args.force, inputs=(args.runs, args.truth)) as work:

@@ -59,6 +59,9 @@ class MatchedEndplate:
     truth: int
     predicted: int
     probability: float
+    # the ISSLS height fractions (None where a table predates the column)
+    truth_height_fraction: float | None = None
+    predicted_height_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class TruthEvaluation:
             "levels": {**self.levels.to_json(), "ci95": self.levels_ci95},
             "endplates_matched_by_body_overlap": by_overlap,
             "voxel_dice": asdict(self.dice),
+            "issls_measures": issls_agreement(self.matching.endplates),
         }
 
 
@@ -258,9 +262,51 @@ def _pair_endplates(
                 _int(row["modic"], truth_path, "modic"),
                 _int(found["modic"], run_path, "modic"),
                 _float(found["probability"], run_path, "probability"),
+                _optional_float(row, "height_fraction", truth_path),
+                _optional_float(found, "height_fraction", run_path),
             )
         )
     return matched, missing
+
+
+def _optional_float(row: dict[str, str], column: str, path: Path) -> float | None:
+    value = row.get(column)
+    return None if value in (None, "") else _float(value, path, column)
+
+
+#: the ISSLS check: a predicted height fraction within this of the truth's
+HEIGHT_TOLERANCE = 0.1
+
+
+def issls_agreement(rows: tuple[MatchedEndplate, ...]) -> dict[str, Any] | None:
+    """How the ISSLS height fractions match the truth's on the truth's lesions (truth
+    ``modic`` > 0): the share within ``HEIGHT_TOLERANCE``, the mean absolute error, and the
+    agreement of the Nordic extent grades (weighted kappa)."""
+    from modicmap.grading.measures import extent_grade
+
+    pairs = [
+        (r.truth_height_fraction, r.predicted_height_fraction)
+        for r in rows
+        if r.truth > 0
+        and r.truth_height_fraction is not None
+        and r.predicted_height_fraction is not None
+    ]
+    if not pairs:
+        return None
+    truth, predicted = (np.array(v, float) for v in zip(*pairs, strict=True))
+    error = np.abs(predicted - truth)
+    grades_t = [extent_grade(v) for v in truth]
+    grades_p = [extent_grade(v) for v in predicted]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kappa = cohen_kappa_score(grades_t, grades_p, weights="linear", labels=[0, 1, 2, 3])
+    return {
+        "truth_lesions": len(pairs),
+        "height_fraction_within_0.1": float((error <= HEIGHT_TOLERANCE + 1e-9).mean()),
+        "height_fraction_mean_abs_error": float(error.mean()),
+        "extent_grade_agreement": float(np.mean(np.equal(grades_t, grades_p))),
+        "extent_grade_weighted_kappa": float(kappa),
+    }
 
 
 @dataclass(frozen=True)

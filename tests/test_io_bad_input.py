@@ -86,8 +86,9 @@ def test_constant_image(tmp_path: Path) -> None:
 
 
 def test_nan_image(tmp_path: Path) -> None:
+    """Mostly NaN: refused (a few NaN voxels are repaired with a warning: test_dicom_corpus)."""
     arr = np.random.default_rng(0).random((3, 8, 8)).astype(np.float32)
-    arr[1, 2, 3] = np.nan
+    arr[:, :6] = np.nan
     sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / "nan.mha"))
     _refused(tmp_path / "nan.mha", "NaN")
 

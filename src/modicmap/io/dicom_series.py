@@ -93,7 +93,13 @@ def find_series(folder: Path) -> list[SeriesCandidate]:
     """Every DICOM series in ``folder`` and its sub-folders (files sorted by position)."""
     candidates: list[SeriesCandidate] = []
     for directory in sorted({folder, *(p for p in folder.rglob("*") if p.is_dir())}):
-        for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(directory)) or ():
+        try:
+            uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(directory)) or ()
+        except RuntimeError as exc:  # GDCM cannot parse a file here (e.g. an RT Dose)
+            raise InputError(
+                directory, f"holds DICOM files GDCM cannot parse ({gdcm_message(exc)})"
+            ) from None
+        for uid in uids:
             names = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(directory), uid)
             if not names:
                 continue
@@ -114,6 +120,12 @@ def find_series(folder: Path) -> list[SeriesCandidate]:
                 )
             )
     return candidates
+
+
+def gdcm_message(exc: RuntimeError) -> str:
+    """The last line of an ITK/GDCM exception, without the build paths."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else "unknown error").split(": ")[-1][:160]
 
 
 def weighting(info: DicomSeriesInfo) -> str:

@@ -17,10 +17,15 @@ import numpy as np
 import SimpleITK as sitk
 
 from modicmap.errors import InputError
-from modicmap.io.dicom_series import choose_series, find_series
+from modicmap.io.dicom_series import choose_series, find_series, gdcm_message
 from modicmap.io.image import Geometry, LoadedImage, SeriesRole
 from modicmap.io.orientation import to_canonical, to_geometry
-from modicmap.io.validate import check_extent, check_pixels, check_sagittal
+from modicmap.io.validate import (
+    check_extent,
+    check_pixels,
+    check_sagittal,
+    replace_non_finite,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +105,7 @@ def _read_dicom_folder(folder: Path, role: SeriesRole) -> tuple[sitk.Image, Load
         image = reader.Execute()
     except RuntimeError as exc:
         raise InputError(
-            chosen.info.files[0].parent, f"DICOM series cannot be read ({str(exc).strip()[:160]})"
+            chosen.info.files[0].parent, f"DICOM series cannot be read ({gdcm_message(exc)})"
         ) from None
     return image, LoadedImage(
         image=image, source=folder, native=Geometry.of(image), dicom=chosen.info
@@ -140,6 +145,7 @@ def read_image(
         native = _read_file(path)
     if native.GetDimension() == 4 and native.GetSize()[3] == 1:
         native = native[:, :, :, 0]
+    native = replace_non_finite(native, path)
     check_pixels(native, path)
     native = _as_3d(native, path)
     check_sagittal(native, path, allow_non_sagittal=allow_non_sagittal)

@@ -36,9 +36,42 @@ def check_pixels(image: sitk.Image, path: Path) -> None:
         )
     array = sitk.GetArrayViewFromImage(image)
     if not np.issubdtype(array.dtype, np.integer) and not np.all(np.isfinite(array)):
-        raise InputError(path, "contains NaN or infinite values")
+        raise InputError(path, "contains NaN or infinite values")  # replace_non_finite first
     if array.size == 0 or array.min() == array.max():
         raise InputError(path, "is constant (every voxel has the same value): no image content")
+
+
+#: an image with more non-finite voxels than this share is refused, not repaired
+MAX_NON_FINITE_SHARE = 0.5
+
+
+def replace_non_finite(image: sitk.Image, path: Path) -> sitk.Image:
+    """NaN/inf voxels in part of an image set to its smallest finite value (no signal), with a
+    warning that says how many; an image mostly or wholly non-finite is bad input."""
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        return image  # check_pixels refuses it
+    array = sitk.GetArrayViewFromImage(image)
+    if np.issubdtype(array.dtype, np.integer):
+        return image
+    bad = ~np.isfinite(array)
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return image
+    if n_bad > MAX_NON_FINITE_SHARE * array.size:
+        raise InputError(
+            path, f"has {n_bad} of {array.size} voxels NaN or infinite: no usable image content"
+        )
+    fill = float(array[~bad].min())
+    logger.warning(
+        "%s: %d of %d voxels are NaN or infinite; set to %g (the image's smallest finite value)",
+        path,
+        n_bad,
+        array.size,
+        fill,
+    )
+    repaired = sitk.GetImageFromArray(np.where(bad, fill, array).astype(array.dtype))
+    repaired.CopyInformation(image)
+    return repaired
 
 
 def check_extent(canonical: sitk.Image, path: Path) -> None:

@@ -69,7 +69,13 @@ def prepare_study(
         check_same_patient(t1, t2, force=force)
     with timer.stage("register"):
         if register:
-            registration = register_rigid(t1.image, t2.image)
+            try:
+                registration = register_rigid(t1.image, t2.image)
+            except RuntimeError as exc:  # ITK: e.g. "the images do not sufficiently overlap"
+                detail = next((ln for ln in str(exc).splitlines() if "ITK ERROR" in ln), str(exc))
+                raise InputError(
+                    t2.source, f"cannot be registered to the T1 ({detail.split(': ')[-1][:160]})"
+                ) from None
             warnings += [f"registration: {w}" for w in registration.warnings]
             t2_on_t1 = resample_to_fixed(t2.image, t1.image, registration.transform)
             registration_json = registration.to_json()

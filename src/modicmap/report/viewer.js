@@ -101,21 +101,24 @@
       dragMode: niivue.DRAG_MODE.contrast,
       sagittalNoseLeft: true, // anterior left, as in the static figures
     });
-    await nv.attachToCanvas(canvas);
     const volumes = [
-      { key: sequence, colormap: "gray", opacity: 1 },
-      { key: "modic", colormap: "gray", opacity: 0.7, lut: MODIC_LUT },
-      { key: "outlines", colormap: "gray", opacity: 0.8, lut: outlineLut() },
+      { key: sequence, colormap: "gray", opacity: 1, max: 255 },
+      { key: "modic", colormap: "gray", opacity: 0.7, lut: MODIC_LUT, max: 3 },
+      { key: "outlines", colormap: "gray", opacity: 0.8, lut: outlineLut(), max: 26 },
     ];
-    for (const v of volumes) {
-      const image = await niivue.NVImage.loadFromBase64({
-        base64: data.volumes[v.key], name: `${v.key}.nii.gz`, colormap: v.colormap, opacity: v.opacity,
-      });
-      if (v.lut) image.setColormapLabel(v.lut);
-      nv.addVolume(image);
-    }
+    const decoded = Promise.all(volumes.map((v) => niivue.NVImage.loadFromBase64({
+      base64: data.volumes[v.key], name: `${v.key}.nii.gz`, colormap: v.colormap, opacity: v.opacity,
+      // the volumes are 8-bit already scaled (viewer.py): no percentile search on load
+      cal_min: 0, cal_max: v.max, trustCalMinMax: true,
+    })));
+    await nv.attachToCanvas(canvas);
+    // sagittal before any volume: the default layout also renders 3-D, costly without a GPU
     nv.setSliceType(niivue.SLICE_TYPE.SAGITTAL);
-    nv.updateGLVolume();
+    const images = await decoded;
+    images.forEach((image, i) => {
+      if (volumes[i].lut) image.setColormapLabel(volumes[i].lut);
+      nv.addVolume(image);
+    });
     const pane = { nv, names: document.getElementById(`names-${sequence}`) };
     // NiiVue has no after-draw event: wrap drawScene so the names follow every redraw.
     const draw = nv.drawScene.bind(nv);
@@ -164,8 +167,7 @@
 
   async function start() {
     try {
-      panes.push(await makePane("t1"));
-      panes.push(await makePane("t2"));
+      panes.push(...(await Promise.all([makePane("t1"), makePane("t2")])));
       panes[0].nv.broadcastTo(panes[1].nv, { "2d": true, "3d": true, zoomPan: true });
       panes[1].nv.broadcastTo(panes[0].nv, { "2d": true, "3d": true, zoomPan: true });
       wire();

@@ -6,6 +6,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,25 @@ def test_a_review_entered_by_clicks_is_saved_and_calibrate_reads_it(
     assert main(["calibrate", "--runs", str(runs), "--gradings", str(runs), "--out", str(out)]) == 0
     grading = json.loads(next(out.glob("*.json")).read_text())["grading"]
     assert "(14 " in grading["source"]  # the 14 reviewed levels of the two studies
+
+
+def test_evaluate_takes_a_folder_of_reviews_as_gradings(batch: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for study in ("A1", "B2"):
+        (runs / study).mkdir(parents=True)
+        for name in ("levels.csv", "endplates.csv"):
+            (runs / study / name).write_bytes((batch / study / name).read_bytes())
+        rows = machine_rows(study, read_levels_csv(runs / study / "levels.csv"))
+        # the reader disagrees at L4-L5 of A1 only
+        rows = [
+            replace(r, modic_reader=0, reader="r", time="t")
+            if (study, r.level) == ("A1", "L4-L5")
+            else replace(r, reader="r", time="t")
+            for r in rows
+        ]
+        write_review_csv(rows, runs / study / "review.csv")
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--runs", str(runs), "--gradings", str(runs), "--out", str(out)]
+    assert main([*argv, "--bootstrap", "20"]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["matching"]["graded_levels"] == 14 and result["matching"]["runs"] == 2

@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from modicmap.errors import InputError
 from modicmap.io.dicom_series import choose_series, find_series, gdcm_message
 from modicmap.io.image import Geometry, LoadedImage, SeriesRole
+from modicmap.io.nifti_non_finite import non_finite_mask
 from modicmap.io.orientation import to_canonical, to_geometry
 from modicmap.io.validate import (
     check_extent,
@@ -54,6 +55,7 @@ def _read_file(path: Path) -> sitk.Image:
     try:
         if suffix in (".nii", ".nii.gz"):
             _check_nifti_length(path, suffix)
+            return _with_non_finite(sitk.ReadImage(str(path)), non_finite_mask(path))
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()
@@ -61,6 +63,20 @@ def _read_file(path: Path) -> sitk.Image:
         raise InputError(
             path, f"cannot be read as an image (corrupt, truncated or not an image): {hint[:160]}"
         ) from None
+
+
+def _with_non_finite(image: sitk.Image, mask: np.ndarray | None) -> sitk.Image:
+    """The NaN/inf voxels ITK's NIfTI reader turned into 0 put back, so that they are
+    counted and replaced like every other format's (with a warning)."""
+    if mask is None:
+        return image
+    array = sitk.GetArrayFromImage(image)
+    if array.shape != mask.shape or not np.issubdtype(array.dtype, np.floating):
+        return image
+    array[mask] = np.nan
+    restored = sitk.GetImageFromArray(array, isVector=False)
+    restored.CopyInformation(image)
+    return restored
 
 
 def _check_nifti_length(path: Path, suffix: str) -> None:

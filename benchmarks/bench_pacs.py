@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -29,6 +30,11 @@ def timed(command: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def load() -> float:
+    """The machine's 1-minute load average (other users' work skews the timings)."""
+    return round(os.getloadavg()[0], 2)
 
 
 def main() -> None:
@@ -53,7 +59,9 @@ def main() -> None:
         seconds = timed(
             [*cli, "batch", str(cohort), "--out", str(args.work / f"batch-{workers}"), *many]
         )
-        rows.append({"mode": "batch (files)", "workers": workers, "seconds": seconds})
+        rows.append(
+            {"mode": "batch (files)", "workers": workers, "seconds": seconds, "load": load()}
+        )
         with LocalOrthanc(args.work / f"orthanc-{workers}") as node:
             node.upload(files)
             work = ["--work", str(args.work / f"pacs-{workers}")]
@@ -68,19 +76,21 @@ def main() -> None:
                 }
             )
             assert stored == args.n, f"pacs stored {stored} SRs for {args.n} studies"
-        rows.append({"mode": "pacs (Orthanc)", "workers": workers, "seconds": seconds})
+        rows.append(
+            {"mode": "pacs (Orthanc)", "workers": workers, "seconds": seconds, "load": load()}
+        )
     for row in rows:
         row["studies_per_minute"] = round(60.0 * args.n / float(row["seconds"]), 2)
         row["seconds"] = round(float(row["seconds"]), 1)
         print(
             f"{row['mode']:16s} workers={row['workers']}  {row['seconds']:6.1f} s  "
-            f"{row['studies_per_minute']:5.2f} studies/min"
+            f"{row['studies_per_minute']:5.2f} studies/min  (load average {row['load']})"
         )
     result = {
         "studies": args.n,
         "slices": args.slices,
         "matrix": args.matrix,
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "rows": rows,
     }
     (args.work / "bench_pacs.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -105,3 +105,18 @@ def test_sr_and_seg_pass_dciodvfy(result: Path) -> None:
         )
         errors = [line for line in report.stderr.splitlines() if line.startswith("Error")]
         assert errors == [], f"{name}: {errors}"
+
+
+def test_a_study_without_graded_endplates_still_gets_a_valid_sr(
+    result: Path, tmp_path: Path
+) -> None:
+    from modicmap.export.dicom_sr import write_dicom_sr
+    from modicmap.io.image import SeriesRole
+    from modicmap.io.reader import read_image
+
+    t1 = read_image(next((result.parent / "synth").glob("*/t1")), SeriesRole.T1)
+    path = write_dicom_sr([], [], t1, result / "modic_seg.dcm", tmp_path / "sr.dcm", model_id="m")
+    assert read_dicom_sr(path) == ([], [])
+    if shutil.which("dciodvfy"):
+        report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+        assert not [line for line in report.stderr.splitlines() if line.startswith("Error")]

@@ -93,6 +93,9 @@ def _run(args: argparse.Namespace, url: str, credentials: Any, model_id: str) ->
     handler = logging.FileHandler(work / "pacs.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("modicmap")
+    saved = {
+        name: logging.getLogger(name).level for name in ("modicmap", "highdicom", "dicomweb_client")
+    }
     root.addHandler(handler)
     if not args.verbose:  # their INFO lines repeat ours, once per image
         for name in ("highdicom", "dicomweb_client"):
@@ -121,6 +124,8 @@ def _run(args: argparse.Namespace, url: str, credentials: Any, model_id: str) ->
     finally:
         root.removeHandler(handler)
         handler.close()
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
     for uid, error in report.failed:
         print(f"modicmap pacs: {uid} failed: {error}", file=sys.stderr)
     if not args.quiet:

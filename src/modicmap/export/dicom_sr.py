@@ -244,6 +244,19 @@ def write_dicom_sr(
         group(f"{lv.level} level", lv, _LEVEL_ID, _level_site(lv.level), level_operating_point)
         for lv in levels
     ]
+    if not groups:  # no vertebra graded: TID 1500 still needs one group; it says so
+        groups.append(
+            hd.sr.MeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=hd.UID(), identifier="no endplate or level graded"
+                ),
+                algorithm_id=algorithm,
+                source_images=source_images,
+                qualitative_evaluations=[
+                    hd.sr.QualitativeEvaluation(_private(*_PRESENCE), codes.SCT.Absent)
+                ],
+            )
+        )
     device = hd.sr.ObserverContext(
         observer_type=codes.cid270.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(

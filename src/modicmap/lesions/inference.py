@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from modicmap.lesions.body_margin import grow_bodies
-from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, paste_max, sample_crop
+from modicmap.lesions.crops import (
+    CROP_MM,
+    WORKING_MM,
+    antialias,
+    body_crops,
+    paste_max,
+    sample_crop,
+)
 from modicmap.lesions.vnet import VNet2D, VNetSpec
 from modicmap.lesions.zscore import ZScoreMaps, zscore_maps
 from modicmap.models.bundle import ModelBundle, load_weights_into
@@ -31,7 +38,9 @@ def predict_lesions(
     """float32 lesion probability 0..1 (arr[z, y, x], T1 grid); 0 outside the vertebral bodies.
 
     With the bundle's ``lesions.test_time_flip``, each crop's probability is the mean of the
-    crop's and its superior-inferior mirror's (the V-Net was trained with that flip)."""
+    crop's and its superior-inferior mirror's (the V-Net was trained with that flip). With
+    ``lesions.antialias``, series with pixels finer than the working spacing are smoothed
+    in-plane first (:func:`modicmap.lesions.crops.antialias`)."""
     import torch
 
     model, section = load_vnet(bundle, device)
@@ -42,6 +51,9 @@ def predict_lesions(
     t1z = np.where(inside, zmaps.t1z, 0.0).astype(np.float32)
     t2z = np.where(inside, zmaps.t2z, 0.0).astype(np.float32)
     spacing_yx = spacing_zyx[1:]
+    if bool(section.get("antialias", False)):
+        t1z = antialias(t1z, spacing_yx, working)  # type: ignore[arg-type]
+        t2z = antialias(t2z, spacing_yx, working)  # type: ignore[arg-type]
     crops = body_crops(vertebrae, spacing_zyx)
     probability = np.zeros(vertebrae.shape, np.float32)
     for start in range(0, len(crops), batch_size):

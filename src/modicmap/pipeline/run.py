@@ -185,7 +185,9 @@ def run_study(
                 spacing,
                 centroids,
             ),
-            type_prior=None if level_model is None else level_model.type_prior,
+            # types come from the voxels (the paper's rule): SPIDER's prior (97 % type 2)
+            # would type a clear type-1 or type-3 lesion as type 2 (docs/findings.md)
+            type_prior=None,
         )
         modic, endplates, levels = (
             findings.modic_map,

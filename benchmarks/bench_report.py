@@ -8,6 +8,7 @@ ready (both panes drawn, all four volumes decoded). Also times a scripted review
 to confirm or change every level and endplate of the study and download review.csv.
 
     python benchmarks/bench_report.py [--repeats 5] [--keep DIR]
+    python benchmarks/bench_report.py --report DIR/report.html   # time an existing report
 
 With --shoot PNG REPORT...: no benchmark; the viewer of each report.html, jumped to its
 first level the machine graded Modic (else its lowest level), side by side in one PNG
@@ -63,16 +64,35 @@ def wait_for_viewer(page: Any) -> None:
     page.wait_for_function("window.modicmapViewer && window.modicmapViewer.ready", timeout=60_000)
 
 
+def _browser_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by this process's children (Chromium and
+    playwright's driver): less sensitive than wall time to other jobs on a shared machine."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def _open_times(report: Path, repeats: int) -> dict[str, object]:
-    loads, readies = [], []
+    import os
+
+    loads, readies, cpus = [], [], []
     with chromium() as browser:
         for _ in range(repeats):
             page = browser.new_page(viewport={"width": 1200, "height": 900})
+            cpu = _browser_cpu_s()
             start = time.perf_counter()
             page.goto(report.as_uri(), wait_until="load")
             loads.append(time.perf_counter() - start)
             wait_for_viewer(page)
             readies.append(time.perf_counter() - start)
+            cpus.append(_browser_cpu_s() - cpu)
             page.close()
         page = browser.new_page(accept_downloads=True, viewport={"width": 1200, "height": 900})
         page.goto(report.as_uri())
@@ -93,6 +113,9 @@ def _open_times(report: Path, repeats: int) -> dict[str, object]:
         "load_s_median": round(statistics.median(loads), 3),
         "viewer_ready_s_median": round(statistics.median(readies), 3),
         "viewer_ready_s_max": round(max(readies), 3),
+        "browser_cpu_s_median": round(statistics.median(cpus), 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "repeats": repeats,
         "review_rows": rows,
         "review_clicks": clicks,
@@ -141,10 +164,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", type=Path, default=None, help="copy report.html here")
+    parser.add_argument("--report", type=Path, help="time this report.html instead (no run)")
     parser.add_argument("--shoot", nargs="+", type=Path, metavar=("PNG", "REPORT"))
     args = parser.parse_args()
     if args.shoot:
         print(shoot(args.shoot[1:], args.shoot[0]))
+        return
+    if args.report:
+        size = args.report.stat().st_size
+        result = {"report": str(args.report), "report_mb": round(size / 1e6, 2)}
+        print(json.dumps({**result, **_open_times(args.report, args.repeats)}, indent=2))
         return
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

@@ -104,7 +104,7 @@ def test_viewer_data_without_vertebrae_keeps_the_whole_image() -> None:
 
 
 def _pane(page) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(page.locator("#pane-t1").screenshot())).convert("RGB"))
+    return np.asarray(Image.open(io.BytesIO(page.locator("#pane-a").screenshot())).convert("RGB"))
 
 
 @pytest.mark.browser
@@ -144,6 +144,14 @@ def test_the_report_opens_offline_draws_and_jumps(report: Path) -> None:
         # the red (type 1) overlay pixels are the ones that went
         red = (with_map[..., 0] > 150) & (with_map[..., 1] < 100)
         assert red.sum() > 20 and (red & changed).sum() > 0.8 * red.sum()
+        # T2 in the same pane (the t key), then T1 | T2 side by side in a second pane
+        page.keyboard.press("t")
+        assert page.locator("#pane-a .pane-title").text_content() == "T2 (registered)"
+        assert np.abs(_pane(page).astype(int) - without_map).sum() > 0
+        page.locator("#layout").select_option("both")
+        page.wait_for_function("window.modicmapViewer.panes.length === 2")
+        assert page.locator("#pane-b").is_visible()
+        assert page.locator("#pane-a .pane-title").text_content() == "T1"
         assert errors == []
         assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
 

@@ -1,6 +1,7 @@
 // modicmap report viewer: wires the vendored NiiVue (window.niivue) to the page's controls.
-// NiiVue draws every pixel; this file only loads the embedded volumes, keeps the T1 and T2
-// panes on the same slice, and places the level names over the canvases.
+// NiiVue draws every pixel; this file only loads the embedded volumes, switches T1 / T2,
+// keeps a second (T2) pane on the same slice when shown side by side, and places the level
+// names over the canvases.
 "use strict";
 (function () {
   const data = JSON.parse(document.getElementById("modicmap-data").textContent);
@@ -9,6 +10,7 @@
     R: [0, 230, 250, 51], G: [0, 41, 204, 115], B: [0, 41, 26, 242], A: [0, 255, 255, 255],
     I: [0, 1, 2, 3], labels: ["", "Modic type 1", "Modic type 2", "Modic type 3"],
   };
+  const TITLES = { t1: "T1", t2: "T2 (registered)" };
   function outlineLut() {
     const codes = Object.keys(data.vertebra_names).map(Number).sort((a, b) => a - b);
     const lut = { R: [0], G: [0], B: [0], A: [0], I: [0], labels: [""] };
@@ -23,7 +25,10 @@
   const [sz, sy, sx] = data.spacing_zyx;
   const voxToMm = (v) => [v[2] * sz, -v[0] * sx, -v[1] * sy];
   const mmToVox = (m) => [-m[1] / sx, -m[2] / sy, m[0] / sz];
-  const panes = [];
+  const panes = []; // [main pane, side pane (T2) once shown side by side]
+  const overlay = { 1: [true, 0.7], 2: [true, 0.8] }; // volume index -> [visible, opacity]
+  let showing = "t1"; // the main pane's background: "t1" or "t2"
+
   const viewer = {
     ready: false,
     panes,
@@ -35,7 +40,7 @@
     moveTo(voxel) {
       for (const { nv } of panes) {
         nv.scene.crosshairPos = nv.mm2frac(voxToMm(voxel));
-        nv.updateGLVolume();
+        nv.drawScene(); // a redraw only: updateGLVolume would rebuild every layer
       }
       showSlice();
     },
@@ -51,6 +56,7 @@
       return Boolean(target);
     },
     setOverlay(index, visible, opacity) {
+      overlay[index] = [visible, opacity];
       for (const { nv } of panes) nv.setOpacity(index, visible ? opacity : 0);
     },
     zoom(factor) {
@@ -59,6 +65,27 @@
         nv.setPan2Dxyzmm(factor ? [p[0], p[1], p[2], p[3] * factor] : [0, 0, 0, 1]);
       }
     },
+    async layout(value) {
+      // "t1" or "t2": one pane (one WebGL context: cheap to open without a GPU);
+      // "both": T1 in the main pane and T2 in a second pane, made on first use
+      const side = document.getElementById("pane-b");
+      if (value === "both" && panes.length < 2) {
+        side.style.display = "";
+        const pane = await makePane("b", "t2");
+        pane.nv.scene.crosshairPos = [...panes[0].nv.scene.crosshairPos];
+        pane.nv.scene.pan2Dxyzmm = [...panes[0].nv.scene.pan2Dxyzmm];
+        for (const [index, [visible, opacity]] of Object.entries(overlay)) {
+          pane.nv.setOpacity(Number(index), visible ? opacity : 0);
+        }
+        panes.push(pane);
+        panes[0].nv.broadcastTo(pane.nv, { "2d": true, "3d": true, zoomPan: true });
+        pane.nv.broadcastTo(panes[0].nv, { "2d": true, "3d": true, zoomPan: true });
+      }
+      side.style.display = value === "both" ? "" : "none";
+      showBackground(value === "t2" ? "t2" : "t1");
+      for (const { nv } of panes) nv.resizeListener();
+      document.getElementById("layout").value = value;
+    },
   };
   window.modicmapViewer = viewer;
 
@@ -66,6 +93,15 @@
     const k = viewer.slice();
     document.getElementById("slice").value = String(k + 1);
     document.getElementById("slice-label").textContent = `${k + 1} / ${data.slices}`;
+  }
+
+  function showBackground(sequence) {
+    const pane = panes[0];
+    if (sequence === showing) return;
+    pane.nv.volumes[0] = pane.images[sequence];
+    pane.nv.setVolume(pane.images[sequence], 0);
+    pane.title.textContent = TITLES[sequence];
+    showing = sequence;
   }
 
   function placeNames(pane) {
@@ -89,37 +125,49 @@
     }
   }
 
-  async function makePane(sequence) {
-    const canvas = document.getElementById(`gl-${sequence}`);
+  function decode(key, opacity, max) {
+    return niivue.NVImage.loadFromBase64({
+      base64: data.volumes[key], name: `${key}.nii.gz`, colormap: "gray", opacity,
+      // the volumes are 8-bit, already scaled (viewer.py): no percentile search on load
+      cal_min: 0, cal_max: max, trustCalMinMax: true,
+    });
+  }
+
+  async function makePane(id, sequence) {
+    const canvas = document.getElementById(`gl-${id}`);
     const nv = new niivue.Niivue({
       backColor: [0, 0, 0, 1],
-      crosshairColor: [0.2, 0.6, 1, 0.6],
-      crosshairWidth: 1,
+      crosshairColor: [0.2, 0.6, 1, 0.45],
+      crosshairWidth: document.getElementById("show-crosshair").checked ? 1 : 0,
       isColorbar: false,
       show3Dcrosshair: false,
       isOrientationTextVisible: true,
-      dragMode: niivue.DRAG_MODE.contrast,
+      dragMode: niivue.DRAG_MODE[document.getElementById("drag-mode").value],
       sagittalNoseLeft: true, // anterior left, as in the static figures
     });
-    const volumes = [
-      { key: sequence, colormap: "gray", opacity: 1, max: 255 },
-      { key: "modic", colormap: "gray", opacity: 0.7, lut: MODIC_LUT, max: 3 },
-      { key: "outlines", colormap: "gray", opacity: 0.8, lut: outlineLut(), max: 26 },
-    ];
-    const decoded = Promise.all(volumes.map((v) => niivue.NVImage.loadFromBase64({
-      base64: data.volumes[v.key], name: `${v.key}.nii.gz`, colormap: v.colormap, opacity: v.opacity,
-      // the volumes are 8-bit already scaled (viewer.py): no percentile search on load
-      cal_min: 0, cal_max: v.max, trustCalMinMax: true,
-    })));
+    const decoded = Promise.all([
+      decode(sequence, 1, 255),
+      id === "a" ? decode("t2", 1, 255) : null,
+      decode("modic", 0.7, 3),
+      decode("outlines", 0.8, 26),
+    ]);
     await nv.attachToCanvas(canvas);
     // sagittal before any volume: the default layout also renders 3-D, costly without a GPU
     nv.setSliceType(niivue.SLICE_TYPE.SAGITTAL);
-    const images = await decoded;
-    images.forEach((image, i) => {
-      if (volumes[i].lut) image.setColormapLabel(volumes[i].lut);
-      nv.addVolume(image);
-    });
-    const pane = { nv, names: document.getElementById(`names-${sequence}`) };
+    const [background, t2, modic, outlines] = await decoded;
+    modic.setColormapLabel(MODIC_LUT);
+    outlines.setColormapLabel(outlineLut());
+    // one layer build for all three volumes (each addVolume rebuilds the layers so far)
+    nv.volumes.push(modic, outlines);
+    nv.addVolume(background);
+    nv.setVolume(background, 0);
+    const pane = {
+      nv,
+      images: { [sequence]: background, ...(t2 ? { t2 } : {}) },
+      names: document.getElementById(`names-${id}`),
+      title: document.querySelector(`#pane-${id} .pane-title`),
+    };
+    pane.title.textContent = TITLES[sequence];
     // NiiVue has no after-draw event: wrap drawScene so the names follow every redraw.
     const draw = nv.drawScene.bind(nv);
     nv.drawScene = () => {
@@ -137,11 +185,12 @@
   function wire() {
     const slider = document.getElementById("slice");
     slider.addEventListener("input", () => viewer.setSlice(Number(slider.value) - 1));
-    document.getElementById("layout").addEventListener("change", (e) => {
-      const value = e.target.value;
-      document.getElementById("pane-t1").style.display = value === "t2" ? "none" : "";
-      document.getElementById("pane-t2").style.display = value === "t1" ? "none" : "";
-      for (const { nv } of panes) nv.resizeListener();
+    document.getElementById("layout").addEventListener("change", (e) => viewer.layout(e.target.value));
+    document.addEventListener("keydown", (e) => {
+      const typing = ["SELECT", "TEXTAREA"].includes(e.target.tagName) || e.target.type === "text";
+      if (e.key !== "t" || typing || e.ctrlKey || e.metaKey || e.altKey) return;
+      const value = document.getElementById("layout").value;
+      if (value !== "both") viewer.layout(value === "t1" ? "t2" : "t1");
     });
     document.getElementById("drag-mode").addEventListener("change", (e) => {
       for (const { nv } of panes) nv.opts.dragMode = niivue.DRAG_MODE[e.target.value];
@@ -154,6 +203,9 @@
         }
       });
     }
+    document.getElementById("show-crosshair").addEventListener("change", (e) => {
+      for (const { nv } of panes) nv.setCrosshairWidth(e.target.checked ? 1 : 0);
+    });
     document.getElementById("zoom-in").addEventListener("click", () => viewer.zoom(1.25));
     document.getElementById("zoom-out").addEventListener("click", () => viewer.zoom(0.8));
     document.getElementById("reset-view").addEventListener("click", () => viewer.zoom(0));
@@ -167,9 +219,7 @@
 
   async function start() {
     try {
-      panes.push(...(await Promise.all([makePane("t1"), makePane("t2")])));
-      panes[0].nv.broadcastTo(panes[1].nv, { "2d": true, "3d": true, zoomPan: true });
-      panes[1].nv.broadcastTo(panes[0].nv, { "2d": true, "3d": true, zoomPan: true });
+      panes.push(await makePane("a", "t1"));
       wire();
       const first = data.targets.find((t) => t.endplate === "level");
       if (first) viewer.moveTo(first.voxel); else viewer.setSlice(Math.floor(data.slices / 2));

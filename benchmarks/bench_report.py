@@ -133,6 +133,8 @@ def shoot(reports: list[Path], out: Path) -> Path:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.goto(report.as_uri())
             wait_for_viewer(page)
+            page.evaluate("window.modicmapViewer.layout('both')")
+            page.wait_for_function("window.modicmapViewer.panes.length === 2")
             page.evaluate(
                 """() => {
                   const rows = window.modicmapReview.rows;

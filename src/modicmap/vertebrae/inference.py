@@ -186,8 +186,17 @@ def vertebrae_from_probabilities(probabilities: ClassProbabilities) -> Vertebrae
     n = int(instances.labels.max())
     combined = np.where(instances.sacrum, n + 1, instances.labels).astype(np.int32)
     native = _upsample(combined, probabilities)
+    shape, (sz, sy, sx) = probabilities.native_shape, probabilities.spacing_zyx
+    rows, cols = probabilities.body.shape[1:]
+    native_spacing = (sz, sy * rows / shape[1], sx * cols / shape[2])
     return name_levels(
-        Instances(labels=np.where(native > n, 0, native), sacrum=native > n, removed=0)
+        Instances(
+            labels=np.where(native > n, 0, native),
+            sacrum=native > n,
+            removed=instances.removed,
+            notes=instances.notes,
+        ),
+        native_spacing,
     )
 
 

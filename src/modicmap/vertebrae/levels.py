@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from modicmap.labels import SACRUM_CODE, codes_from_sacrum, vertebra_code, vertebra_name
+from modicmap.vertebrae.name_check import check_names
 from modicmap.vertebrae.postprocess import Instances, label_centroids
 from modicmap.vertebrae.result import VertebraeResult, VertebralBody
 
@@ -43,11 +44,18 @@ def missed_above_sacrum(instances: Instances) -> bool:
     return step > 0 and sacrum_row - max(rows) > MAX_SACRUM_DROP_STEPS * step
 
 
-def name_levels(instances: Instances) -> VertebraeResult:
-    """VerSe-coded labels from ordered instances (1 = most superior) and the sacrum."""
+def name_levels(
+    instances: Instances, spacing_zyx: tuple[float, float, float] | None = None
+) -> VertebraeResult:
+    """VerSe-coded labels from ordered instances (1 = most superior) and the sacrum.
+
+    With the voxel spacing (mm) given, the names are checked against the bodies' spacing
+    and their column evidence (``name_check.check_names``): the evidence is kept on the
+    result and a disagreement adds a warning.
+    """
     n = int(instances.labels.max())
     bodies: list[VertebralBody] = []
-    warnings: list[str] = []
+    warnings: list[str] = list(instances.notes)
     skip = 0
     if not instances.sacrum.any():
         warnings.append(NO_SACRUM)
@@ -81,4 +89,10 @@ def name_levels(instances: Instances) -> VertebraeResult:
             warnings.append(message)
         else:
             logger.info("%s", message)
-    return VertebraeResult(labels=labels, bodies=tuple(bodies), warnings=tuple(warnings))
+    evidence: tuple = ()
+    if spacing_zyx is not None:
+        evidence, disagreements = check_names(labels, spacing_zyx, MAX_SACRUM_DROP_STEPS)
+        warnings += disagreements
+    return VertebraeResult(
+        labels=labels, bodies=tuple(bodies), warnings=tuple(warnings), evidence=evidence
+    )

@@ -38,6 +38,8 @@ S1_PROBABILITY = 0.1
 #: ... and the share of the lowest body's voxels that must reach it: 0.085 for the S1 that
 #: the network called a body on lumbar-vb VB2-19, at most 0.019 for the 20 real L5s there
 MIN_S1_SHARE = 0.05
+#: ``levels.MAX_SACRUM_DROP_STEPS`` (levels imports this module)
+MAX_S1_DROP_STEPS = 1.35
 
 
 #: rounds of re-seeding joined bodies (each may reveal another joined pair)
@@ -343,9 +345,16 @@ def _s1_taken_for_a_body(
     if len(centres) < 3:
         return False
     lowest = labels == max(centres.items(), key=lambda c: c[1][1])[0]
-    if not (ndimage.binary_dilation(sacrum_mask) & lowest).any():
+    if not np.mean(sacrum_probability[lowest] >= S1_PROBABILITY) >= MIN_S1_SHARE:
         return False
-    return bool(np.mean(sacrum_probability[lowest] >= S1_PROBABILITY) >= MIN_S1_SHARE)
+    # as S1 it must lie as close below the next body as S1 lies below L5 (on a synthetic
+    # study the rule fired on a real L5 and left the sacrum "far below" the L4)
+    rows = sorted(c[1] for c in centres.values())
+    merged = label_centroids((sacrum_mask | lowest).astype(np.int32), spacing_zyx)[1][1]
+    step = float(np.median(np.diff(rows[:-1])))
+    if step <= 0 or merged - rows[-2] > MAX_S1_DROP_STEPS * step:
+        return False
+    return bool((ndimage.binary_dilation(sacrum_mask) & lowest).any())
 
 
 def clean_instances(

@@ -159,10 +159,11 @@ def _registration(t1: np.ndarray, t2: np.ndarray, aspect: float) -> str:
     return _png(fig)
 
 
-def _cell(modic: int) -> str:
+def _cell(modic: int, mixed: str = "") -> str:
     if not modic:
         return '<td class="m0">none</td>'
-    return f'<td class="m{modic}">{html.escape(TYPE_NAMES[modic])}</td>'
+    extra = f" ({html.escape(mixed)})" if mixed else ""
+    return f'<td class="m{modic}">{html.escape(TYPE_NAMES[modic])}{extra}</td>'
 
 
 def write_report(
@@ -202,8 +203,8 @@ def write_report(
     maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx)
     evidence = {e["level"]: e for e in summary.get("levels", [])}
     level_rows = "".join(
-        f'<tr data-level="{html.escape(r.level)}" data-endplate="level"><td>{html.escape(r.level)}{_no_voxel_grade_mark(r)}</td>'
-        f"<td>{r.index_from_sacrum}</td>{_cell(r.modic)}"
+        f'<tr data-level="{html.escape(r.level)}" data-endplate="level"><td>{html.escape(r.level)}</td>'
+        f"<td>{r.index_from_sacrum}</td>{_cell(r.modic, r.mixed_type)}{_carriers_cell(r)}"
         f"{_cell(r.upper_endplate_modic)}{_cell(r.lower_endplate_modic)}<td>{r.probability:.2f}</td>"
         f"{_evidence_cells(evidence.get(r.level))}</tr>"
         for r in levels
@@ -221,30 +222,27 @@ def write_report(
                 if "level_net" in summary["level_model"].get("features", [])
                 else ""
             )
-            + "and the level, fitted on per-level gradings; the level is graded when it reaches "
-            f"{float(summary['level_model']['threshold']):.2f}, "
-            + (
-                "with the type that is most probable given the mean T1 and T2 z-scores of the "
-                "lesion voxels at the level (their likelihood under each type's centroid and "
-                "spread) and how often each type occurs among the Modic levels of the gradings "
-                "the level model was fitted on (column 'type if Modic'): a rare type needs "
-                "clear signal, so a level can show another type than the voxels of its "
-                "endplates. "
-                if summary["level_model"].get("type_prior")
-                else "with the type of its endplates' voxels. "
-            )
-            + "The endplate columns are the voxel grades. A level whose marrow confidence "
+            + "and the level, fitted on per-level gradings. "
+            + _operating_point_text(summary)
+            + " A level whose marrow confidence "
             f"reaches {float(summary['level_model'].get('marrow_override', 1.0)):.2f} keeps at "
-            "least that confidence, whatever its disc. A level marked * is graded although "
-            "neither of its endplates passes the voxel rule, one marked &dagger; is not graded "
-            "although an endplate does: look at its disc and marrow."
+            "least that confidence, whatever its disc. "
+            + ONE_STORY_TEXT
+            + (
+                " The column 'type if Modic' is the level model's type prior's view (how often "
+                "each type occurs among the graded levels it was fitted on); it does not set "
+                "the type."
+                if summary["level_model"].get("type_prior")
+                else ""
+            )
         )
     else:
         level_text = "A level is graded from the two endplates facing its disc."
     endplate_rows = "".join(
-        f"<tr{_endplate_jump(r, levels)}><td>{html.escape(r.vertebra)}</td><td>{r.endplate}</td>{_cell(r.modic)}"
+        f'<tr id="{_endplate_anchor(r.vertebra, r.endplate)}"{_endplate_jump(r, levels)}><td>{html.escape(r.vertebra)}</td><td>{r.endplate}</td>'
+        f'<td>{html.escape(r.level) or "-"}</td>{_cell(r.modic, r.mixed_type)}<td class="f-{r.finding}">{r.finding}</td>'
         f"<td>{r.type1_fraction:.3f}</td><td>{r.type2_fraction:.3f}</td><td>{r.type3_fraction:.3f}</td>"
-        f"<td>{r.lesion_mm3:.0f}</td><td>{r.probability:.2f}</td></tr>"
+        f"<td>{r.lesion_mm3:.0f}</td><td>{r.probability:.2f}</td>{_measure_cells(r)}</tr>"
         for r in endplates
     )
     unit = "mm²" if t1.shape[0] == 1 else "mm³"
@@ -295,14 +293,16 @@ tr[data-level] {{ cursor: pointer; }}
 Research software: every finding must be checked on the images by a radiologist.</p>
 <h2>Warnings</h2><ul class="{"warn" if summary.get("warnings") else "note"}">{warnings}</ul>
 <h2>Disc levels</h2>
-<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th><th>level network</th><th>Pfirrmann (estimated)</th><th>type if Modic: P(1 / 2 / 3)</th></tr>{level_rows}</table>
+<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>carried by</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th><th>level network</th><th>Pfirrmann (estimated)</th><th>type if Modic: P(1 / 2 / 3)</th></tr>{level_rows}</table>
+{_findings_note(summary)}
 {viewer}
 <h2>Modic maps</h2>
 <p class="note">Static figures for printing. Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
 {figures}
 {patches_section}
 <h2>Endplates</h2>
-<table><tr><th>vertebra</th><th>endplate</th><th>Modic</th><th>type 1 share</th><th>type 2 share</th><th>type 3 share</th><th>lesion {unit}</th><th>confidence</th></tr>{endplate_rows}</table>
+<p class="note">finding: <b>graded</b> = a Modic finding of its level; <b>sub-threshold</b> = lesion voxels on the map too weak to make a finding; the measures readers report (ISSLS): the lesion's height from the endplate as a share of the body's height, its Nordic extent grade (1 &lt; 25 %, 2 25-50 %, 3 &gt; 50 %), its share of the body's volume, and a second type covering at least a quarter of it.</p>
+<table><tr><th>vertebra</th><th>endplate</th><th>level</th><th>Modic</th><th>finding</th><th>type 1 share</th><th>type 2 share</th><th>type 3 share</th><th>lesion {unit}</th><th>confidence</th><th>height</th><th>extent grade</th><th>volume</th><th>mixed</th></tr>{endplate_rows}</table>
 <h2>Lesion voxels in (T1 z, T2 z)</h2>
 <figure><img alt="scatter" src="{_scatter(zmaps, modic, centroids)}"></figure>
 <h2>Registration check</h2>
@@ -348,13 +348,74 @@ def _registration_text(registration: dict[str, Any]) -> str:
     return text + "."
 
 
-def _no_voxel_grade_mark(level: LevelGrade) -> str:
-    """'*' for a level graded although neither endplate is, '†' for one not graded although
-    an endplate is (both the level model's doing)."""
-    endplate_graded = bool(level.upper_endplate_modic or level.lower_endplate_modic)
-    if level.modic and not endplate_graded:
-        return " *"
-    return " &dagger;" if endplate_graded and not level.modic else ""
+ONE_STORY_TEXT = (
+    "The level's decision is carried by its endplates: by those the voxel rule grades, else by "
+    "the one with the stronger marrow evidence ('carried by' links to its row); a carrying "
+    "endplate always shows lesion voxels on the map (when none passed the map's threshold, the "
+    "voxels behind its confidence are marked, and the notes below say so), and the level's "
+    "type is its endplates' type (two different types: the one with more lesion, both named, "
+    "e.g. 'type 2 (1/2)'). Lesion voxels at a level called none are 'sub-threshold' in the "
+    "endplate table."
+)
+
+
+def _findings_note(summary: dict[str, Any]) -> str:
+    """Under the level table: the operating point in use and what a reader should know."""
+    parts = []
+    if summary.get("level_model"):
+        parts.append(f'<p class="note">{_operating_point_text(summary)}</p>')
+    notes = summary.get("findings_notes") or []
+    if notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        parts.append(f'<ul class="note">{items}</ul>')
+    return "".join(parts)
+
+
+def _operating_point_text(summary: dict[str, Any]) -> str:
+    point = summary.get("operating_point")
+    if not point:
+        threshold = float(summary["level_model"]["threshold"])
+        return f"A level is called Modic when its confidence reaches {threshold:.2f}."
+    text = (
+        f"A level is called Modic when its confidence reaches {float(point['threshold']):.2f}, "
+        f"the <b>{html.escape(str(point['name']))}</b> operating point"
+    )
+    if point.get("sensitivity") is not None and point.get("specificity") is not None:
+        text += (
+            f" (out of fold on {html.escape(str(point.get('source', '')))}: sensitivity "
+            f"{float(point['sensitivity']):.2f}, specificity {float(point['specificity']):.2f})"
+        )
+    return text + "; <code>--operating-point sensitive|specific|CUT</code> moves it."
+
+
+def _endplate_anchor(vertebra: str, endplate: str) -> str:
+    return f"endplate-{html.escape(vertebra)}-{html.escape(endplate)}"
+
+
+def _carriers_cell(level: LevelGrade) -> str:
+    """Links to the endplate rows that carry a Modic level ('-' for a level called none)."""
+    rows = {
+        "upper": [(level.upper_vertebra, "inferior")],
+        "lower": [(level.lower_vertebra, "superior")],
+        "both": [(level.upper_vertebra, "inferior"), (level.lower_vertebra, "superior")],
+    }.get(level.carried_by, [])
+    if not rows:
+        return "<td>-</td>"
+    links = ", ".join(
+        f'<a href="#{_endplate_anchor(v, e)}">{html.escape(v)} {e}</a>' for v, e in rows
+    )
+    return f"<td>{links}</td>"
+
+
+def _measure_cells(row: EndplateGrade) -> str:
+    if not (row.height_fraction or row.volume_fraction):
+        return "<td>-</td><td>0</td><td>-</td><td></td>"
+    return (
+        f"<td>{100 * row.height_fraction:.0f} %</td><td>{row.extent_grade}</td>"
+        f"<td>{100 * row.volume_fraction:.1f} %</td><td>{html.escape(row.mixed_type)}"
+        + (f" ({100 * row.second_type_share:.0f} %)" if row.mixed_type else "")
+        + "</td>"
+    )
 
 
 def _evidence_cells(item: dict[str, Any] | None) -> str:

@@ -99,13 +99,16 @@ def _context(labels: np.ndarray, probability: np.ndarray, modic: np.ndarray) -> 
     )
 
 
-def _graded(labels: np.ndarray, probability: np.ndarray, threshold: float = 0.5):
-    modic = np.where(probability >= threshold, 2, 0).astype(np.uint8)
+def _graded(labels: np.ndarray, probability: np.ndarray, modic: np.ndarray | None = None):
+    """The voxel grades of ``probability`` (threshold 0.5); ``modic``: the typed map (default:
+    type 2 wherever the probability passes)."""
+    if modic is None:
+        modic = np.where(probability >= 0.5, 2, 0).astype(np.uint8)
     endplates = grade_endplates(
         modic,
         labels,
         SPACING,
-        threshold=threshold,
+        threshold=0.5,
         probability=probability,
         rule=GradingRule.PROBABILITY,
     )
@@ -158,10 +161,7 @@ def test_endplates_of_different_types_make_a_mixed_level() -> None:
     probability[0, 50:53, 15:35] = 0.9  # L5 superior: 60 voxels
     modic, endplates, levels = _graded(labels, probability)
     modic[0, 50:53, 15:35] = 1
-    endplates = grade_endplates(
-        modic, labels, SPACING, threshold=0.5, probability=probability, rule=GradingRule.PROBABILITY
-    )
-    levels = grade_levels(endplates, [L4, L5, SACRUM_CODE])
+    _, endplates, levels = _graded(labels, probability, modic)
     findings = reconcile(levels, endplates, _context(labels, probability, modic))
     level = {lv.level: lv for lv in findings.levels}["L4-L5"]
     assert (level.modic, level.mixed_type, level.carried_by) == (2, "1/2", "both")
@@ -175,10 +175,7 @@ def test_the_type_prior_types_a_carrying_endplate() -> None:
     probability[0, 50:53, 15:35] = 0.9
     modic, endplates, levels = _graded(labels, probability)
     modic[modic > 0] = 3  # the voxels' nearest centroid said 3, the signal is type-2-like
-    endplates = grade_endplates(
-        modic, labels, SPACING, threshold=0.5, probability=probability, rule=GradingRule.PROBABILITY
-    )
-    levels = grade_levels(endplates, [L4, L5, SACRUM_CODE])
+    _, endplates, levels = _graded(labels, probability, modic)
     context = _context(labels, probability, modic)
     plain = reconcile(levels, endplates, context)
     assert {lv.level: lv.modic for lv in plain.levels}["L4-L5"] == 3

@@ -50,7 +50,7 @@ def antialias(volume: np.ndarray, spacing_yx: tuple[float, float], working_mm: f
     (FWHM = pixel size) to ``working_mm``. Without it a 0.5 mm series reaches the V-Net as
     point samples of its finest texture, which the network never saw at 1 mm: on 4 synthetic
     studies at 512 x 512 the endplate evidence's AUC went from 0.90 to 0.93 with it (0.96 at
-    256 x 256; docs/findings.md). (Normalising by the smoothed body mask, so that the 0
+    256 x 256; docs/notebook/findings.md). (Normalising by the smoothed body mask, so that the 0
     outside the body does not pull its edge down, did as well in AUC and worse in
     sensitivity: the network was trained with that 0 outside.)"""
     sigma = [float(np.sqrt(max(working_mm**2 - s**2, 0.0)) / 2.355 / s) for s in spacing_yx]

@@ -363,13 +363,14 @@ def test_band_signals_take_the_brighter_endplate_band_near_the_centre() -> None:
     assert bands[(L4, L5)].t1_p90 == pytest.approx(0.0)
 
 
-def test_the_report_marks_levels_the_level_model_grades_against_their_endplates() -> None:
-    from modicmap.report.html import _no_voxel_grade_mark
+def test_the_report_links_a_level_to_the_endplates_that_carry_it() -> None:
+    from modicmap.report.html import _carriers_cell
 
-    assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 2, 0, 0, 0.6)) == " *"
-    assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 0, 2, 0, 0.3)) == " &dagger;"
-    assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 2, 2, 0, 0.6)) == ""
-    assert _no_voxel_grade_mark(LevelGrade("L4-L5", 2, "L4", "L5", 0, 0, 0, 0.1)) == ""
+    lower = LevelGrade("L4-L5", 2, "L4", "L5", 2, 0, 2, 0.6, carried_by="lower")
+    assert _carriers_cell(lower) == '<td><a href="#endplate-L5-superior">L5 superior</a></td>'
+    both = LevelGrade("L4-L5", 2, "L4", "L5", 2, 2, 1, 0.6, carried_by="both", mixed_type="1/2")
+    assert _carriers_cell(both).count("<a href=") == 2
+    assert _carriers_cell(LevelGrade("L4-L5", 2, "L4", "L5", 0, 0, 0, 0.1)) == "<td>-</td>"
 
 
 def test_a_registration_that_warned_leaves_the_t2_signals_unread() -> None:

@@ -292,7 +292,7 @@ def test_train_levels_cli_writes_a_bundle_whose_run_reads_the_network(tmp_path: 
     assert all(e["type_posterior"] is not None for e in evidence), "typed with the prior"
     report = (out / "report.html").read_text()
     assert "What the level network read" in report and 'alt="level patches"' in report
-    assert "type if Modic: P(1 / 2 / 3)" in report and "a rare type needs clear signal" in report
+    assert "type if Modic: P(1 / 2 / 3)" in report and "it does not set the type" in report
 
 
 def test_train_levels_refuses_runs_without_gradings(

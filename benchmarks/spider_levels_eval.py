@@ -35,8 +35,8 @@ from modicmap.evaluation.gradings import read_gradings
 from modicmap.evaluation.metrics import bootstrap_auc_ci, patient_bootstrap
 from modicmap.grading.endplates import Endplate, endplate_regions
 from modicmap.labels import vertebra_code
-from modicmap.lesions.zscore import zscore_maps
 from modicmap.pipeline.run import RunOptions, run_study
+from modicmap.zscore import zscore_maps
 
 
 def hand_feature(run: Path, t1_path: Path) -> dict[str, float]:

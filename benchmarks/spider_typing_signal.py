@@ -27,7 +27,7 @@ from modicmap.grading.grade import disc_levels, level_type
 from modicmap.grading.typing import PAPER_CENTROIDS
 from modicmap.io.reader import read_image
 from modicmap.labels import vertebra_name
-from modicmap.lesions.zscore import zscore_maps
+from modicmap.zscore import zscore_maps
 
 
 def array(path: Path) -> tuple[np.ndarray, sitk.Image]:

@@ -1,7 +1,7 @@
 """(T1 z, T2 z) of painted lesion voxels per Modic type vs the paper's centroids (issue 3).
 
 z-scores are computed exactly as the pipeline does (study-scope vertebral-body
-z-scores, ``modicmap.lesions.zscore``) on (a) lesions painted into the real
+z-scores, ``modicmap.zscore``) on (a) lesions painted into the real
 lumbar-vb pairs, (b) whole synthetic studies.
 
     python benchmarks/synth_statistics.py --data ../shared/data --studies 10
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from modicmap.lesions.zscore import zscore_maps
 from modicmap.synth.lesions import PAPER_MEANS, PAPER_SDS
 from modicmap.synth.paint import lumbar_vb_pairs, paint_lesions, read_pair
 from modicmap.synth.study import SynthOptions, synthesize_study
+from modicmap.zscore import zscore_maps
 
 
 def table(

@@ -174,7 +174,7 @@ def typing_ceiling(synth: Path, runs: Path) -> dict[str, dict[str, object]]:
     from modicmap.grading.grade import grade_endplates
     from modicmap.grading.typing import PAPER_CENTROIDS, type_voxels
     from modicmap.labels import vertebra_name
-    from modicmap.lesions.zscore import zscore_maps
+    from modicmap.zscore import zscore_maps
 
     def read(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
         image = sitk.DICOMOrient(sitk.ReadImage(str(path)), "PIR")

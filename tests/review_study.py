@@ -20,7 +20,7 @@ from modicmap.grading.tables import (
 )
 from modicmap.grading.typing import Centroids
 from modicmap.labels import vertebra_code
-from modicmap.lesions.zscore import BodyStats, ZScoreMaps
+from modicmap.zscore import BodyStats, ZScoreMaps
 
 BODIES = ("T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
 #: (vertebra, endplate) -> Modic type painted in the study

@@ -11,8 +11,8 @@ import torch
 from modicmap.grading.typing import PAPER_CENTROIDS, fit_centroids, type_voxels
 from modicmap.lesions.crops import body_crops, paste_max, sample_crop
 from modicmap.lesions.vnet import VNet2D, VNetSpec
-from modicmap.lesions.zscore import zscore_maps
 from modicmap.models.bundle import load_bundle, save_bundle
+from modicmap.zscore import zscore_maps
 
 SMALL = VNetSpec(base_channels=4, dropout=0.5)
 
@@ -233,7 +233,7 @@ def test_test_time_flip_averages_a_crop_with_its_superior_inferior_mirror(monkey
     import torch
 
     from modicmap.lesions import inference
-    from modicmap.lesions.zscore import zscore_maps
+    from modicmap.zscore import zscore_maps
 
     class UpperHalf(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,10 +22,10 @@ from modicmap.grading.tables import (
 from modicmap.io.image import SeriesRole
 from modicmap.io.reader import read_image
 from modicmap.labels import SACRUM_CODE, VERTEBRA_CODES
-from modicmap.lesions.zscore import zscore_maps
 from modicmap.synth.lesions import MAX_DEPTH_MM, PAPER_MEANS
 from modicmap.synth.paint import paint_lesions
 from modicmap.synth.study import SynthOptions, synthesize_study
+from modicmap.zscore import zscore_maps
 
 SMALL = SynthOptions(slices=5, matrix=96, lesion_rate=0.6)
 

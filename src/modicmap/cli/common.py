@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from modicmap.argtypes import positive_int
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+__all__ = ["positive_int"]
 
 
 def add_quiet(parser: argparse.ArgumentParser) -> None:

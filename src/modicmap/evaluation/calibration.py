@@ -16,61 +16,17 @@ name; 3-D studies are then calibrated on 3-D studies.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from modicmap.errors import InputError
 from modicmap.grading.grade import GradingRule
-from modicmap.grading.level_model import LevelEvidence, LevelModel
+from modicmap.grading.level_model import LevelModel, read_level_evidence
+from modicmap.grading.youden import ThresholdChoice, youden_threshold
 
-
-@dataclass(frozen=True)
-class ThresholdChoice:
-    threshold: float
-    youden_j: float
-    tpr: float
-    fpr: float
-    auc: float
-    levels: int
-    roc_fpr: tuple[float, ...]
-    roc_tpr: tuple[float, ...]
-    rule: str = "share >"
-    unit: str = "levels"  # what was counted: graded disc levels or truth endplates
-
-
-def youden_threshold(
-    truth: np.ndarray, score: np.ndarray, *, strict: bool = True
-) -> ThresholdChoice:
-    """Threshold ``t`` maximising TPR - FPR for the rule ``score > t`` (``strict``) or
-    ``score >= t``."""
-    truth = np.asarray(truth, bool)
-    if len(np.unique(truth)) != 2:
-        raise ValueError("calibration needs levels with and without Modic changes")
-    fpr, tpr, thresholds = roc_curve(truth, score)
-    j = tpr - fpr
-    best = int(np.argmax(j))
-    # roc_curve's thresholds mean "score >= t"; the grading rule is "share > t", so the
-    # largest score below the chosen one is the equivalent strict threshold
-    below = np.asarray(score)[np.asarray(score) < thresholds[best]]
-    threshold = float(below.max()) if below.size else 0.0
-    if not strict:
-        threshold = float(min(thresholds[best], np.max(score)))
-    return ThresholdChoice(
-        threshold=max(threshold, 0.0),
-        youden_j=float(j[best]),
-        tpr=float(tpr[best]),
-        fpr=float(fpr[best]),
-        auc=float(roc_auc_score(truth, score)),
-        levels=int(truth.size),
-        roc_fpr=tuple(float(v) for v in fpr),
-        roc_tpr=tuple(float(v) for v in tpr),
-        rule="share >" if strict else "probability >=",
-    )
+__all__ = ["ThresholdChoice", "read_level_evidence", "youden_threshold"]
 
 
 def level_shares(run: Path) -> dict[int, float]:
@@ -103,16 +59,6 @@ def _larger_of_endplates(run: Path, per_endplate: dict[tuple[str, str], float]) 
             }
     except (KeyError, ValueError, AttributeError) as exc:
         raise InputError(path, f"is not a modicmap table (missing or bad column: {exc})") from None
-
-
-def read_level_evidence(run: Path) -> list[LevelEvidence]:
-    """The per-level evidence a run wrote to summary.json (empty for older runs)."""
-    path = run / "summary.json"
-    try:
-        data = json.loads(path.read_text())
-        return [LevelEvidence.from_json(item) for item in data.get("levels", [])]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(path, f"cannot read the level evidence ({exc})") from None
 
 
 def fit_level_model_on_runs(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modicmap.errors import InputError
+from modicmap.io.gradings import read_spider_gradings
 
 
 @dataclass(frozen=True)
@@ -43,22 +44,7 @@ def read_gradings(path: Path) -> dict[tuple[str, int], int]:
         from modicmap.evaluation.reviews import read_review_gradings
 
         return read_review_gradings(path)
-    if not path.is_file():
-        raise InputError(path, "does not exist")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"Patient", "IVD label", "Modic"} - set(reader.fieldnames or [])
-        if missing:
-            raise InputError(
-                path,
-                f"missing column(s) {sorted(missing)} (SPIDER format: Patient, IVD label, Modic)",
-            )
-        try:
-            return {
-                (row["Patient"].strip(), int(row["IVD label"])): int(row["Modic"]) for row in reader
-            }
-        except ValueError as exc:
-            raise InputError(path, f"non-numeric IVD label or Modic ({exc})") from None
+    return read_spider_gradings(path)
 
 
 def match_runs(runs: Path, gradings: dict[tuple[str, int], int]) -> Matching:

@@ -583,13 +583,13 @@ def _find_t1(truth: Path, run_dir: Path, study: str) -> Path | None:
 def lesion_voxels(runs: Path, truth: Path, studies: list[str]) -> LesionVoxels | None:
     """z-scores of the truth and run lesion voxels, as the pipeline typed them.
 
-    z-scores are :func:`modicmap.lesions.zscore.zscore_maps` of the study's T1 and the run's
+    z-scores are :func:`modicmap.zscore.zscore_maps` of the study's T1 and the run's
     ``t2_registered.nii.gz`` within the run's own ``vertebrae.nii.gz`` (the space in which
     the run typed its voxels), all on the T1's native grid. Studies whose T1 or run images
     are missing are skipped with a warning; ``None`` when none is left.
     """
     from modicmap.io.reader import read_image, to_native
-    from modicmap.lesions.zscore import zscore_maps
+    from modicmap.zscore import zscore_maps
 
     parts: list[tuple[np.ndarray, ...]] = []
     centroids = None

@@ -1,7 +1,7 @@
 """The marrow signal of a level's two endplate bands, for the level model.
 
 Per endplate region (:mod:`modicmap.grading.endplates`, 8 mm deep) the 90th percentile of
-the study-scope body z-scores (the V-Net's inputs, :mod:`modicmap.lesions.zscore`) of T1
+the study-scope body z-scores (the V-Net's inputs, :mod:`modicmap.zscore`) of T1
 and of T2; per level the larger of its two endplates'. Type 1 and type 2 changes are
 T2-bright and type 2 T1-bright, so a bright band is marrow evidence a reader sees on the
 map's underlying images; the percentile (not the mean) keeps a band that is bright over

@@ -38,11 +38,14 @@ The endplate rows stay the paper's voxel grades; summary.json lists every level'
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from modicmap.errors import InputError
 from modicmap.grading.bands import BandSignal
 from modicmap.grading.discs import DiscSignal
 from modicmap.grading.grade import level_type
@@ -267,7 +270,7 @@ def fit_level_model(
     the type of their voxels."""
     from sklearn.linear_model import LogisticRegression
 
-    from modicmap.evaluation.calibration import youden_threshold
+    from modicmap.grading.youden import youden_threshold
 
     columns = [FEATURES.index(f) for f in features]
     x = evidence_features(evidence)[:, columns]
@@ -431,3 +434,13 @@ def apply_level_model(
             )
         )
     return graded, updated
+
+
+def read_level_evidence(run: Path) -> list[LevelEvidence]:
+    """The per-level evidence a run wrote to summary.json (empty for older runs)."""
+    path = run / "summary.json"
+    try:
+        data = json.loads(path.read_text())
+        return [LevelEvidence.from_json(item) for item in data.get("levels", [])]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"cannot read the level evidence ({exc})") from None

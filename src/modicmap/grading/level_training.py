@@ -141,11 +141,12 @@ def aux_columns(path: Path) -> tuple[str, ...]:
 def read_level_gradings(
     path: Path, aux: tuple[str, ...] = ()
 ) -> dict[tuple[str, int], LevelGrading]:
-    """(patient, IVD label) -> grading: :func:`read_gradings` plus the optional ``Pfirrman
-    grade`` (SPIDER's spelling) or ``Pfirrmann grade`` column and the ``aux`` columns."""
-    from modicmap.evaluation.gradings import read_gradings
+    """(patient, IVD label) -> grading: the Modic column (``read_spider_gradings``) plus the
+    optional ``Pfirrman grade`` (SPIDER's spelling) or ``Pfirrmann grade`` column and the
+    ``aux`` columns."""
+    from modicmap.io.gradings import read_spider_gradings
 
-    modic = read_gradings(path)  # checks the file and its SPIDER columns
+    modic = read_spider_gradings(path)  # checks the file and its SPIDER columns
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
@@ -185,7 +186,7 @@ def run_patches(
 ) -> tuple[dict[tuple[int, int], LevelPatches], list[LevelEvidence], bool]:
     """The level patches of one `run` output (T1 read from ``t1_path``), its level evidence
     and whether its registration warned (then no patch: `run` does not read its T2)."""
-    from modicmap.evaluation.calibration import read_level_evidence
+    from modicmap.grading.level_model import read_level_evidence
     from modicmap.io.reader import read_image
 
     evidence = read_level_evidence(run)

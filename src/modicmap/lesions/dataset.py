@@ -26,7 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from modicmap.lesions.crops import body_crops, sample_crop
-from modicmap.lesions.zscore import zscore_maps
+from modicmap.zscore import zscore_maps
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from modicmap.grading.grade import disc_levels
 from modicmap.labels import SACRUM_CODE
 from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, sample_crop
 from modicmap.lesions.dataset import LesionVolume, painting_seed
-from modicmap.lesions.zscore import zscore_maps
+from modicmap.zscore import zscore_maps
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +142,11 @@ def graded_volumes(
     Patient). Studies that fail (bad input, no bodies) are skipped with a log line."""
     from modicmap.batch.cohort import read_cohort
     from modicmap.errors import InputError
-    from modicmap.evaluation.gradings import read_gradings
+    from modicmap.io.gradings import read_spider_gradings
     from modicmap.models.bundle import load_bundle
     from modicmap.pipeline.prepare import prepare_study
 
-    gradings = read_gradings(gradings_csv)
+    gradings = read_spider_gradings(gradings_csv)
     bundle = load_bundle(bundle_folder)
     out = []
     for study in read_cohort(cohort):

@@ -16,8 +16,8 @@ from modicmap.lesions.crops import (
     sample_crop,
 )
 from modicmap.lesions.vnet import VNet2D, VNetSpec
-from modicmap.lesions.zscore import ZScoreMaps, zscore_maps
 from modicmap.models.bundle import ModelBundle, load_weights_into
+from modicmap.zscore import ZScoreMaps, zscore_maps
 
 
 def load_vnet(bundle: ModelBundle, device: str = "cpu") -> tuple[VNet2D, dict]:

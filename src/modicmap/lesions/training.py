@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from modicmap import jsonio
-from modicmap.cli.common import positive_int
+from modicmap.argtypes import positive_int
 from modicmap.grading.grade import TOP_AREA_MM2
 from modicmap.grading.typing import PAPER_CENTROIDS, fit_centroids
 from modicmap.lesions.crops import CROP_MM, WORKING_MM
@@ -44,7 +44,7 @@ from modicmap.lesions.graded import (
     painted_graded_volumes,
 )
 from modicmap.lesions.vnet import VNet2D, VNetSpec
-from modicmap.lesions.zscore import zscore_maps
+from modicmap.zscore import zscore_maps
 
 logger = logging.getLogger(__name__)
 
@@ -397,7 +397,7 @@ def train(
         **spec.to_json(),
         "crop_mm": CROP_MM,
         "working_spacing_mm": WORKING_MM,
-        "normalisation": "study-scope body z-scores (modicmap.lesions.zscore); 0 outside bodies",
+        "normalisation": "study-scope body z-scores (modicmap.zscore); 0 outside bodies",
         "probability_threshold": 0.5,
         "top_k_mm2": TOP_AREA_MM2,
         "command": command,

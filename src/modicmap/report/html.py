@@ -16,9 +16,9 @@ from scipy import ndimage
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.grading.typing import Centroids
 from modicmap.labels import vertebra_name
-from modicmap.lesions.zscore import ZScoreMaps
 from modicmap.registration.rigid import MIN_EDGE_CORRELATION
 from modicmap.report.viewer import viewer_css, viewer_data, viewer_section
+from modicmap.zscore import ZScoreMaps
 
 #: Modic type colours used in every figure and table (type 1 red, 2 yellow, 3 blue)
 TYPE_COLOURS = {1: (0.90, 0.16, 0.16), 2: (0.98, 0.80, 0.10), 3: (0.20, 0.45, 0.95)}

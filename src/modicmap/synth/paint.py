@@ -6,7 +6,7 @@ over part of the endplate's anterior-posterior length and a run of sagittal
 slices, with an irregular deep edge; its (T1 z, T2 z) signal is drawn around the
 paper's centroids with their spreads, heterogeneous (smooth field plus fine
 texture), in the same study-scope body z-space the pipeline uses
-(:mod:`modicmap.lesions.zscore`). Painting is repeated until the body statistics,
+(:mod:`modicmap.zscore`). Painting is repeated until the body statistics,
 which include the lesions, stop moving.
 
 Second channel. Only real PAIRS are painted: in ``lumbar-vb`` the DzZ subject has a
@@ -34,8 +34,8 @@ from modicmap.grading.endplates import _column_distance
 from modicmap.grading.grade import grade_endplates
 from modicmap.grading.tables import EndplateGrade
 from modicmap.labels import SACRUM_CODE, codes_from_sacrum
-from modicmap.lesions.zscore import body_stats
 from modicmap.synth.lesions import MAX_DEPTH_MM, PAPER_MEANS, PAPER_SDS
+from modicmap.zscore import body_stats
 
 
 @dataclass(frozen=True)

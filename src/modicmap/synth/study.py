@@ -12,11 +12,11 @@ from scipy import ndimage
 
 from modicmap.grading.grade import grade_endplates, grade_levels
 from modicmap.grading.tables import EndplateGrade, LevelGrade
-from modicmap.lesions.zscore import body_stats
 from modicmap.synth.anatomy import SpineAnatomy, random_anatomy
 from modicmap.synth.lesions import PAPER_MEANS, PAPER_SDS, LesionSpec, draw_lesion
 from modicmap.synth.render import Rendered, render
 from modicmap.synth.tissue import SIGNAL, Tissue
+from modicmap.zscore import body_stats
 
 #: direction cosines of the canonical PIR grid in LPS world coordinates
 PIR_DIRECTION = (0.0, 0.0, -1.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0)

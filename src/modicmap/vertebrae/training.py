@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from modicmap import jsonio
-from modicmap.cli.common import positive_int
+from modicmap.argtypes import positive_int
 from modicmap.errors import InputError
 from modicmap.vertebrae.data import TrainingSlice, find_cases, load_slices, synthetic_slices
 from modicmap.vertebrae.network import (

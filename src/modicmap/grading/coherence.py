@@ -17,7 +17,10 @@ attributed to the level's endplates by their own evidence:
 * the other endplates of the levels are not graded: lesion voxels there stay on the map and
   are tabled as ``sub-threshold`` (seen, too weak to make a finding);
 * endplates that face no reported level (the top body's upper endplate, a body across a
-  gap) keep the voxel rule.
+  gap) keep the voxel rule;
+* a level whose upper body is not in the image (the level above the top body, reported when
+  its disc is in view: :func:`modicmap.grading.grade.level_above_in_view`) is carried by its
+  lower endplate alone; its row says ``upper_body_found`` 0 and the notes say why.
 
 :func:`contradictions` lists every disagreement left (it must be empty).
 """
@@ -79,13 +82,17 @@ def reconcile(
     new_rows: dict[tuple[str, str], EndplateGrade] = {}
     new_levels: list[LevelGrade] = []
     notes: list[str] = []
+    shown = {e.vertebra for e in endplates}
     for level in levels:
         keys = ((level.upper_vertebra, "inferior"), (level.lower_vertebra, "superior"))
         pair = [by_key.get(k) for k in keys]
-        if pair[0] is None or pair[1] is None:
+        cut = pair[0] is None and pair[1] is not None and level.upper_vertebra not in shown
+        if pair[1] is None or (pair[0] is None and not cut):
             new_levels.append(level)
             continue
-        rows: list[EndplateGrade] = [pair[0], pair[1]]
+        if cut:
+            notes.append(_not_in_view_note(level, voxels))
+        rows: list[EndplateGrade] = [r for r in pair if r is not None]
         chosen: list[int] = []
         if level.modic:
             chosen = [i for i, r in enumerate(rows) if r.modic] or [
@@ -112,8 +119,22 @@ def reconcile(
                 row = replace(
                     row, modic=0, finding="sub-threshold" if lesion else "none", level=level.level
                 )
-            new_rows[keys[i]] = row
+            new_rows[(row.vertebra, row.endplate)] = row
             final.append(row)
+        if cut:
+            (lower,) = final
+            new_levels.append(
+                replace(
+                    level,
+                    modic=lower.modic,
+                    upper_endplate_modic=0,
+                    lower_endplate_modic=lower.modic,
+                    carried_by=carriers(0, lower.modic),
+                    mixed_type="",
+                    upper_body_found=0,
+                )
+            )
+            continue
         upper, lower = final
         modic = _level_type(upper, lower)
         mixed = mixed_level_type(upper.modic, lower.modic)
@@ -135,6 +156,24 @@ def reconcile(
         )
     out_rows = [new_rows.get((e.vertebra, e.endplate), e) for e in endplates]
     return Findings(tuple(out_rows), tuple(new_levels), modic_map, tuple(notes))
+
+
+def _not_in_view_note(level: LevelGrade, voxels: VoxelContext) -> str:
+    """What a reader should know of a level whose upper body is not in the image."""
+    lower = voxels.vertebrae == vertebra_code(level.lower_vertebra)
+    rows = np.flatnonzero(lower.any(axis=(0, 2)))
+    room = float(rows[0] * voxels.spacing_zyx[1]) if rows.size else 0.0
+    height = float((rows[-1] - rows[0] + 1) * voxels.spacing_zyx[1]) if rows.size else 0.0
+    where = (
+        "is cut by the top of the field of view"
+        if room < height
+        else "is in the image but was not found"
+    )
+    return (
+        f"{level.level}: {level.upper_vertebra} {where} ({room:.0f} mm shown above "
+        f"{level.lower_vertebra}); the level is graded from its disc and the "
+        f"{level.lower_vertebra} superior endplate only"
+    )
 
 
 def _ensure_voxels(
@@ -216,6 +255,9 @@ def contradictions(levels: list[LevelGrade], endplates: list[EndplateGrade]) -> 
     for level in levels:
         upper = by_key.get((level.upper_vertebra, "inferior"))
         lower = by_key.get((level.lower_vertebra, "superior"))
+        if upper is None and lower is not None and not level.upper_body_found:
+            # the upper body is not in the image (grade.grade_levels): it grades nothing
+            upper = replace(lower, vertebra=level.upper_vertebra, endplate="inferior", modic=0)
         if upper is None or lower is None:
             problems.append(f"{level.level}: an endplate row is missing")
             continue

@@ -13,7 +13,9 @@ middle half along the disc's long (anterior-posterior) axis, which holds the nuc
 Signals are the median of the core divided by the median of all body marrow on the same
 slices (so the 8-bit min-max scaling of SPIDER and scanner gain cancel). On a stack the
 slices within ``HALF_WINDOW_MM`` of the level's centre are used and their medians pooled
-(:func:`level_slices`, shared with the level network's patches).
+(:func:`level_slices`, shared with the level network's patches). A disc whose upper body
+is not in the image (cut by the field of view) is read above the lower body alone
+(:func:`disc_above`).
 Written here rather than taken from a segmentation model: no public model outputs discs
 for T1 and T2 sagittal MRI of any contrast, and the bodies already bound the disc.
 """
@@ -34,6 +36,9 @@ logger = logging.getLogger(__name__)
 HALF_WINDOW_MM = 4.0
 #: a disc piece smaller than this (pixels) is not read
 MIN_DISC_PIXELS = 8
+#: the height of a disc whose upper body is not in the image, as a share of the body below
+#: (lumbar discs are a quarter to a third of their bodies' height; the image may cut it)
+DISC_HEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,24 @@ def level_slices(upper: np.ndarray, lower: np.ndarray, slice_mm: float) -> np.nd
         return both
     centre = float(np.average(both, weights=upper_area[both] + lower_area[both]))
     return central_slices(both, centre, slice_mm)
+
+
+def disc_above(lower: np.ndarray, others: np.ndarray | None = None) -> np.ndarray | None:
+    """The disc above a body whose upper neighbour is not in the image (cut by the field of
+    view; 2-D boolean masks), or None: in each of the body's columns, the rows above its top
+    edge up to ``DISC_HEIGHT`` times the body's height (the image's top edge may cut it), one
+    pixel clear of the edge, ``others`` left out, eroded by one pixel like :func:`disc_region`."""
+    rows = np.flatnonzero(lower.any(axis=1))
+    if rows.size == 0:
+        return None
+    reach = max(2, round(DISC_HEIGHT * (rows[-1] - rows[0] + 1)))
+    grid = np.arange(lower.shape[0])[:, None]
+    edge = np.where(lower, grid, lower.shape[0]).min(axis=0)  # the body's top row per column
+    band = lower.any(axis=0)[None, :] & (grid < edge - 1) & (grid >= edge - 1 - reach)
+    if others is not None:
+        band &= ~others
+    band = ndimage.binary_erosion(band)
+    return band if int(band.sum()) >= MIN_DISC_PIXELS else None
 
 
 def disc_region(
@@ -116,19 +139,32 @@ def disc_signals(
         if max(upper_code, lower_code) > len(boxes):
             continue
         a, b = boxes[upper_code - 1], boxes[lower_code - 1]
-        if a is None or b is None:
+        if b is None:
             continue
-        box = tuple(
-            slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(a, b, strict=True)
-        )
+        if a is None:  # the upper body is not in the image: the disc above the lower one
+            box = (b[0], slice(0, b[1].stop), b[2])
+        else:
+            box = tuple(
+                slice(min(p.start, q.start), max(p.stop, q.stop)) for p, q in zip(a, b, strict=True)
+            )
         labels = vertebrae[box]
         upper, lower = labels == upper_code, labels == lower_code
         others = bodies[box]
         z0 = box[0].start
-        near = level_slices(upper, lower, spacing_zyx[0])
+        if a is None:
+            area = lower.sum(axis=(1, 2))
+            shown = np.flatnonzero(area)
+            centre = float(np.average(shown, weights=area[shown]))
+            near = central_slices(shown, centre, spacing_zyx[0])
+        else:
+            near = level_slices(upper, lower, spacing_zyx[0])
         t1_values, t2_values, marrow1, marrow2 = [], [], [], []
         for z in near:
-            disc = disc_region(upper[z], lower[z], others[z])  # hulls on the pair's box
+            disc = (
+                disc_above(lower[z], others[z] & ~lower[z])
+                if a is None
+                else disc_region(upper[z], lower[z], others[z])  # hulls on the pair's box
+            )
             if disc is None:
                 continue
             core = disc_core(disc)

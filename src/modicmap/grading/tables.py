@@ -44,6 +44,9 @@ class LevelGrade:
     #: endplate), "lower", "both"; empty for a level graded none
     carried_by: str = ""
     mixed_type: str = ""  # "1/2" etc. when its two graded endplates differ in type
+    #: 0 when the upper body is not in the image (cut by the field of view, or not found):
+    #: the level is graded from its disc and its lower endplate, the upper endplate is 0
+    upper_body_found: int = 1
 
 
 #: CSV columns, in the CONTRACT's order (the dataclass fields define them)
@@ -113,6 +116,7 @@ def read_levels_csv(path: Path) -> list[LevelGrade]:
                 probability=float(r["probability"]),
                 carried_by=r.get("carried_by") or "",
                 mixed_type=r.get("mixed_type") or "",
+                upper_body_found=int(r.get("upper_body_found") or 1),
             )
             for r in csv.DictReader(handle)
         ]

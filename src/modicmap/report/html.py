@@ -3,160 +3,89 @@ inlined, see ``viewer.py``) and static figures (PNG data URIs) for printing."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.grading.typing import Centroids
-from modicmap.labels import vertebra_name
 from modicmap.registration.rigid import MIN_EDGE_CORRELATION
-from modicmap.report.viewer import viewer_css, viewer_data, viewer_section
+from modicmap.report.drawing import (
+    TYPE_COLOURS,
+    TYPE_NAMES,
+    legend_html,
+    level_patches_image,
+    map_panel,
+    png_data_uri,
+    registration_image,
+    scatter_svg,
+    side_by_side,
+)
+from modicmap.report.viewer import lumbar_crop, viewer_css, viewer_data, viewer_section
 from modicmap.zscore import ZScoreMaps
 
-#: Modic type colours used in every figure and table (type 1 red, 2 yellow, 3 blue)
-TYPE_COLOURS = {1: (0.90, 0.16, 0.16), 2: (0.98, 0.80, 0.10), 3: (0.20, 0.45, 0.95)}
-TYPE_NAMES = {0: "none", 1: "type 1 (oedema)", 2: "type 2 (fatty)", 3: "type 3 (sclerosis)"}
 
-
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _window(image: np.ndarray) -> np.ndarray:
-    low, high = np.percentile(image, (1, 99.5))
-    return np.clip((image - low) / max(float(high - low), 1e-6), 0, 1)
-
-
-def _overlay(
-    ax: Any, image: np.ndarray, modic: np.ndarray, vertebrae: np.ndarray, aspect: float
-) -> None:
-    ax.imshow(_window(image), cmap="gray", aspect=aspect)
-    rgba = np.zeros((*modic.shape, 4))
-    for kind, colour in TYPE_COLOURS.items():
-        rgba[modic == kind] = (*colour, 0.85)
-    ax.imshow(rgba, aspect=aspect)
-    ax.contour(vertebrae > 0, levels=[0.5], colors=["#5fd35f"], linewidths=0.5)
-    for code in (int(c) for c in np.unique(vertebrae) if c):
-        cy, cx = ndimage.center_of_mass(vertebrae == code)
-        ax.text(
-            cx + 0.3 * vertebrae.shape[1] / 5,
-            cy,
-            vertebra_name(code),
-            color="#9fe89f",
-            fontsize=8,
-            va="center",
-        )
-    ax.axis("off")
-
-
-def _map_figures(t1, t2, modic, vertebrae, spacing_zyx) -> list[tuple[int, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
+def _map_figures(
+    t1: np.ndarray,
+    t2: np.ndarray,
+    modic: np.ndarray,
+    vertebrae: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+) -> list[tuple[int, str]]:
+    """Up to three slices (those with most lesion voxels, else the middle one): T1 beside
+    the registered T2 with the map, the outlines and the names, cropped as the viewer is."""
     counts = (modic > 0).sum(axis=(1, 2))
     slices = [int(k) for k in np.argsort(counts)[::-1][:3] if counts[k] > 0] or [
         modic.shape[0] // 2
     ]
+    rows, cols = lumbar_crop(vertebrae, spacing_zyx)
     aspect = spacing_zyx[1] / spacing_zyx[2]
     out = []
     for k in sorted(slices):
-        fig, axes = plt.subplots(1, 2, figsize=(11, 6))
-        _overlay(axes[0], t1[k], modic[k], vertebrae[k], aspect)
-        axes[0].set_title(f"T1, slice {k + 1}")
-        _overlay(axes[1], t2[k], modic[k], vertebrae[k], aspect)
-        axes[1].set_title(f"T2 (registered), slice {k + 1}")
-        handles = [Patch(color=c, label=TYPE_NAMES[t]) for t, c in TYPE_COLOURS.items()]
-        fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
-        out.append((k, _png(fig)))
+        crop = (k, rows, cols)
+        panels = [
+            map_panel(image[crop], modic[crop], vertebrae[crop], aspect, title)
+            for image, title in (
+                (t1, f"T1, slice {k + 1}"),
+                (t2, f"T2 (registered), slice {k + 1}"),
+            )
+        ]
+        out.append((k, png_data_uri(side_by_side(panels))))
     return out
 
 
 def _scatter(zmaps: ZScoreMaps, modic: np.ndarray, centroids: Centroids) -> str:
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Ellipse
-
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    """Up to 3000 lesion voxels per type in (T1 z, T2 z), with the type centroids."""
     rng = np.random.default_rng(0)
-    for kind, colour in TYPE_COLOURS.items():
-        m = np.flatnonzero(modic.ravel() == kind)
+    points = {}
+    flat = modic.ravel()
+    for kind in TYPE_COLOURS:
+        m = np.flatnonzero(flat == kind)
         if m.size:
-            pick = rng.choice(m, min(m.size, 3000), replace=False)
-            ax.scatter(
-                zmaps.t1z.ravel()[pick],
-                zmaps.t2z.ravel()[pick],
-                s=3,
-                color=colour,
-                alpha=0.4,
-                label=f"{TYPE_NAMES[kind]} ({m.size} voxels)",
-            )
-    for kind, (mean, sd) in enumerate(zip(centroids.means, centroids.sds, strict=True), start=1):
-        ax.plot(*mean, marker="X", color="black", markersize=10)
-        ax.add_patch(
-            Ellipse(mean, 2 * sd[0], 2 * sd[1], fill=False, color=TYPE_COLOURS[kind], lw=1.5)
-        )
-        ax.annotate(f"centroid {kind}", mean, textcoords="offset points", xytext=(6, 6), fontsize=8)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.axvline(0, color="grey", lw=0.5)
-    ax.set_xlabel("T1 z-score (within vertebral bodies)")
-    ax.set_ylabel("T2 z-score")
-    ax.set_title("Lesion voxels and type centroids (ellipses: 1 sd)")
-    if (modic > 0).any():
-        ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+            pick = np.sort(rng.choice(m, min(m.size, 3000), replace=False))
+            points[kind] = (zmaps.t1z.ravel()[pick], zmaps.t2z.ravel()[pick], int(m.size))
+    spread = [
+        ((float(mean[0]), float(mean[1])), (float(sd[0]), float(sd[1])))
+        for mean, sd in zip(centroids.means, centroids.sds, strict=True)
+    ]
+    return scatter_svg(points, spread)
 
 
 def _level_patches(patches: dict[str, np.ndarray], evidence: dict[str, dict[str, Any]]) -> str:
     """One column per level: the middle patch the level network read, T1 above T2 (signal
     relative to the bodies' marrow, 0-2.5), titled with the network's probability."""
-    import matplotlib.pyplot as plt
-
-    names = list(patches)
-    fig, axes = plt.subplots(
-        2, len(names), figsize=(1.5 * len(names), 3.4), squeeze=False, layout="constrained"
-    )
-    for j, name in enumerate(names):
+    probabilities = {}
+    for name in patches:
         logit = evidence.get(name, {}).get("level_net_logit")
-        title = name if logit is None else f"{name}\n{1 / (1 + math.exp(-float(logit))):.2f}"
-        for i, sequence in enumerate(("T1", "T2")):
-            axes[i, j].imshow(patches[name][i], cmap="gray", vmin=0.0, vmax=2.5)
-            axes[i, j].set_xticks([])
-            axes[i, j].set_yticks([])
-            if j == 0:
-                axes[i, j].set_ylabel(sequence)
-        axes[0, j].set_title(title, fontsize=8)
-    return _png(fig)
+        probabilities[name] = None if logit is None else 1 / (1 + math.exp(-float(logit)))
+    return png_data_uri(level_patches_image(patches, probabilities))
 
 
 def _registration(t1: np.ndarray, t2: np.ndarray, aspect: float) -> str:
-    import matplotlib.pyplot as plt
-    from skimage.feature import canny
-
-    k = t1.shape[0] // 2
-    a, b = _window(t1[k]), _window(t2[k])
-    edges = canny(b, sigma=2.0, low_threshold=0.05, high_threshold=0.15)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.imshow(a, cmap="gray", aspect=aspect)
-    rgba = np.zeros((*edges.shape, 4))
-    rgba[edges] = (1.0, 0.2, 0.1, 0.9)
-    ax.imshow(rgba, aspect=aspect)
-    ax.set_title("Registration check: T1 with registered T2 edges (red)")
-    ax.axis("off")
-    return _png(fig)
+    return png_data_uri(registration_image(t1, t2, aspect))
 
 
 def _cell(modic: int, mixed: str = "") -> str:
@@ -185,9 +114,6 @@ def write_report(
     """Write the report; ``summary`` already excludes patient identifiers unless asked for.
     ``level_patches``: per level name, the patch arr[2, S, S] the level network read.
     ``study_id`` (default: the report's folder name) goes into the review.csv rows."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     aspect = spacing_zyx[1] / spacing_zyx[2]
     threshold = float(summary.get("lesion_probability_threshold", 0.5))
     if summary.get("grading_rule") == "probability":
@@ -286,6 +212,7 @@ th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fb
 .m0 {{ color: #888; }} figure {{ margin: 0.5em 0; }} img {{ max-width: 100%; }}
 .note {{ font-size: 0.85em; color: #555; }} .warn {{ background: #fff3cd; border: 1px solid #e0b252; padding: 0.5em 2em; }}
 tr[data-level] {{ cursor: pointer; }}
+.legend span {{ margin-right: 1.2em; font-size: 0.85em; }} .legend i {{ display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.3em; vertical-align: -0.1em; }}
 {viewer_css()}
 </style></head><body>
 <h1>Modic change map</h1>
@@ -297,14 +224,15 @@ Research software: every finding must be checked on the images by a radiologist.
 {_findings_note(summary)}
 {viewer}
 <h2>Modic maps</h2>
-<p class="note">Static figures for printing. Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
+<p class="note">Static figures for printing (cropped to the lumbar region as the viewer is). Colours: red type 1, yellow type 2, blue type 3; green outlines: vertebral bodies with their names.</p>
 {figures}
+{legend_html()}
 {patches_section}
 <h2>Endplates</h2>
 <p class="note">finding: <b>graded</b> = a Modic finding of its level; <b>sub-threshold</b> = lesion voxels on the map too weak to make a finding; the measures readers report (ISSLS): the lesion's height from the endplate as a share of the body's height, its Nordic extent grade (1 &lt; 25 %, 2 25-50 %, 3 &gt; 50 %), its share of the body's volume, and a second type covering at least a quarter of it.</p>
 <table><tr><th>vertebra</th><th>endplate</th><th>level</th><th>Modic</th><th>finding</th><th>type 1 share</th><th>type 2 share</th><th>type 3 share</th><th>lesion {unit}</th><th>confidence</th><th>height</th><th>extent grade</th><th>volume</th><th>mixed</th></tr>{endplate_rows}</table>
 <h2>Lesion voxels in (T1 z, T2 z)</h2>
-<figure><img alt="scatter" src="{_scatter(zmaps, modic, centroids)}"></figure>
+<figure class="scatter">{_scatter(zmaps, modic, centroids)}</figure>
 <h2>Registration check</h2>
 <p class="note">{html.escape(_registration_text(summary.get("registration", {})))}</p>
 <figure><img alt="registration" src="{_registration(t1, t2, aspect)}"></figure>

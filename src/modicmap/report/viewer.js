@@ -157,9 +157,9 @@
     const [background, t2, modic, outlines] = await decoded;
     modic.setColormapLabel(MODIC_LUT);
     outlines.setColormapLabel(outlineLut());
-    // one layer build for all three volumes (each addVolume rebuilds the layers so far)
-    nv.volumes.push(modic, outlines);
-    nv.addVolume(background);
+    // one layer build for all three volumes: addVolume, then setVolume to put the background
+    // first, would build every layer twice (the costliest step without a GPU)
+    nv.volumes.push(background, modic, outlines);
     nv.setVolume(background, 0);
     const pane = {
       nv,
@@ -230,5 +230,8 @@
       console.warn("modicmap viewer:", error);
     }
   }
-  start();
+  // after the load event: the page (tables, figures) is laid out and painted first, and the
+  // viewer's WebGL work does not hold up the rest of the document's parsing
+  if (document.readyState === "complete") start();
+  else window.addEventListener("load", () => setTimeout(start, 0), { once: true });
 })();

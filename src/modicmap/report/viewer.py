@@ -21,6 +21,7 @@ from string import Template
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from modicmap.grading.tables import LevelGrade
@@ -30,6 +31,12 @@ from modicmap.review.table import machine_rows
 NIIVUE_VERSION = "0.69.0"
 #: margin kept around the lumbar bodies (L1-S1) when cropping the volumes
 CROP_MARGIN_MM = 20.0
+#: the viewer's volumes are resampled so that neither in-plane side of the crop exceeds this
+#: many pixels (never upsampled): NiiVue's cost to open a volume grows with its voxels, and
+#: without a GPU (SwiftShader) a 15 x 435 x 204 crop of a 512-matrix study alone takes ~0.8 s
+#: to appear; 320 px keeps 0.8 mm pixels on a 25 cm lumbar crop, about what is acquired
+#: (512 matrices are usually interpolated). The NIfTI outputs keep the full grid.
+VIEWER_MAX_PIXELS = 320
 #: depth of an endplate's region into its body, as in the grading (8 mm)
 ENDPLATE_DEPTH_MM = 8.0
 #: the canonical grid (PIR): array x -> posterior, y -> inferior, z -> right (ITK's LPS world)
@@ -85,6 +92,23 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     low, high = np.percentile(image, (0.5, 99.8))
     scaled = (image.astype(np.float32) - low) / max(float(high - low), 1e-6)
     return np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
+
+
+def viewer_zoom(shape_yx: tuple[int, int], max_pixels: int = VIEWER_MAX_PIXELS) -> float:
+    """The in-plane zoom (<= 1) that brings the longer side of ``shape_yx`` to ``max_pixels``."""
+    return min(1.0, max_pixels / max(shape_yx))
+
+
+def _resample(array: np.ndarray, zoom: float, *, labels: bool) -> np.ndarray:
+    """In-plane only (slices stay as acquired): nearest for labels, Pillow's antialiased
+    bilinear for 8-bit images (fast; averages over the pixels each new one covers)."""
+    if zoom >= 1.0:
+        return array
+    rows, cols = (max(1, round(n * zoom)) for n in array.shape[1:])
+    method = Image.Resampling.NEAREST if labels else Image.Resampling.BILINEAR
+    return np.stack(
+        [np.asarray(Image.fromarray(plane).resize((cols, rows), method)) for plane in array]
+    )
 
 
 def outlines(vertebrae: np.ndarray) -> np.ndarray:
@@ -171,11 +195,18 @@ def viewer_data(
 ) -> ViewerData:
     rows, cols = lumbar_crop(vertebrae, spacing_zyx)
     crop = (slice(None), rows, cols)
-    vertebrae = vertebrae[crop].astype(np.uint8)
-    modic = modic[crop].astype(np.uint8)
+    zoom = viewer_zoom(vertebrae[crop].shape[1:])
+    vertebrae = _resample(vertebrae[crop].astype(np.uint8), zoom, labels=True)
+    modic = _resample(modic[crop].astype(np.uint8), zoom, labels=True)
+    cropped_yx = (rows.stop - rows.start, cols.stop - cols.start)
+    spacing_zyx = (
+        float(spacing_zyx[0]),
+        float(spacing_zyx[1]) * cropped_yx[0] / vertebrae.shape[1],
+        float(spacing_zyx[2]) * cropped_yx[1] / vertebrae.shape[2],
+    )
     volumes = {
-        "t1": nifti_base64(to_uint8(t1[crop]), spacing_zyx),
-        "t2": nifti_base64(to_uint8(t2[crop]), spacing_zyx),
+        "t1": nifti_base64(_resample(to_uint8(t1[crop]), zoom, labels=False), spacing_zyx),
+        "t2": nifti_base64(_resample(to_uint8(t2[crop]), zoom, labels=False), spacing_zyx),
         "modic": nifti_base64(modic, spacing_zyx),
         "outlines": nifti_base64(outlines(vertebrae), spacing_zyx),
     }

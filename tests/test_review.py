@@ -205,7 +205,7 @@ def test_a_review_entered_by_clicks_is_saved_and_calibrate_reads_it(
     out = tmp_path / "bundle"
     assert main(["calibrate", "--runs", str(runs), "--gradings", str(runs), "--out", str(out)]) == 0
     grading = json.loads(next(out.glob("*.json")).read_text())["grading"]
-    assert "(14 " in grading["source"]  # the 14 reviewed levels of the two studies
+    assert "(28 endplates)" in grading["source"]  # each reviewed level's two endplates
 
 
 def test_evaluate_takes_a_folder_of_reviews_as_gradings(batch: Path, tmp_path: Path) -> None:

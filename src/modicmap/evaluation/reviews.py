@@ -50,3 +50,13 @@ def read_review_gradings(folder: Path) -> dict[tuple[str, int], int]:
         "%d reviewed levels of %d studies in %s", len(levels), len({s for s, _ in levels}), folder
     )
     return levels
+
+
+def read_review_endplate_gradings(folder: Path) -> dict[tuple[str, int, str], int]:
+    """(study, index from sacrum, "upper"/"lower") -> the reader's Modic type, from the
+    reviewed endplate rows (empty when the reviews graded levels only)."""
+    return {
+        (r.study_id, r.index_from_sacrum, r.endplate): r.modic_reader
+        for r in read_review_rows(folder)
+        if r.endplate in ("upper", "lower")
+    }

@@ -44,7 +44,10 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(invoked: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; given the ``invoked`` command, `train` gets its full parser only when it
+    is the one invoked (its parser reads the training modules, which import torch: ~2 s of
+    start-up every other command would pay for nothing)."""
     parser = argparse.ArgumentParser(
         prog="modicmap",
         description="Map, type and grade Modic changes on sagittal lumbar-spine MRI.",
@@ -52,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"modicmap {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
-        module.add_parser(subparsers)
+        if module is train and invoked is not None and invoked != "train":
+            subparsers.add_parser("train", help=train.HELP, description=train.HELP)
+        else:
+            module.add_parser(subparsers)
     return parser
 
 
@@ -66,13 +72,14 @@ def _configure_logging(quiet: bool, verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(next((a for a in arguments if not a.startswith("-")), ""))
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     # recorded by `train` in the bundle JSON, so a model can be re-made
-    args.command_line = "modicmap " + shlex.join(sys.argv[1:] if argv is None else argv)
+    args.command_line = "modicmap " + shlex.join(arguments)
     _configure_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
     try:
         return int(args.handler(args))

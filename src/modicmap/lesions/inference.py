@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,12 +16,16 @@ from modicmap.lesions.crops import (
     paste_max,
     sample_crop,
 )
-from modicmap.lesions.vnet import VNet2D, VNetSpec
 from modicmap.models.bundle import ModelBundle, load_weights_into
 from modicmap.zscore import ZScoreMaps, zscore_maps
 
+if TYPE_CHECKING:
+    from modicmap.lesions.vnet import VNet2D
+
 
 def load_vnet(bundle: ModelBundle, device: str = "cpu") -> tuple[VNet2D, dict]:
+    from modicmap.lesions.vnet import VNet2D, VNetSpec  # torch: imported only when needed
+
     section = bundle.section("lesions")
     model = load_weights_into(bundle, "lesions", VNet2D(VNetSpec.from_json(section)))
     return model.to(device).eval(), section

@@ -7,8 +7,11 @@ grades -> files in the T1's own grid, written all at once (no partial output).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import platform
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -72,6 +75,27 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+#: imported by :func:`run_study` in a background thread (torch alone takes about 1 s)
+NETWORK_MODULES = ("torch", "modicmap.vertebrae.unet", "modicmap.lesions.vnet")
+
+
+def _preload_networks() -> threading.Thread:
+    """Import torch and the network modules while the main thread reads and registers.
+
+    Reading and registration are ITK calls that release the GIL, so on 2 cores the ~1 s
+    of torch's import runs beside them instead of before them. Any thread that needs a
+    module waits on Python's import lock until it is complete.
+    """
+
+    def load() -> None:
+        for name in NETWORK_MODULES:
+            importlib.import_module(name)
+
+    thread = threading.Thread(target=load, name="preload-networks", daemon=True)
+    thread.start()
+    return thread
+
+
 def _image_like(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
@@ -86,6 +110,7 @@ def run_study(
 
     inputs = [p for p in (t1_path, t2_path, options.vertebrae) if p is not None]
     check_output_dir(out, force=options.force, inputs=inputs)
+    _preload_networks()
     timer = StageTimer()
     bundle = load_bundle(options.model)
     level_model = _level_model(bundle)  # a bad section is bad input before any work
@@ -194,15 +219,22 @@ def run_study(
             list(findings.endplates),
             list(findings.levels),
         )
-    with timer.stage("write"), output_dir(out, force=options.force, inputs=inputs) as work:
-        write_image(to_native(_image_like(modic, t1.image), t1), work / "modic_map.nii.gz")
-        write_image(
-            to_native(_image_like(vertebrae.labels, t1.image), t1), work / "vertebrae.nii.gz"
-        )
-        write_image(
-            to_native(_image_like(probability, t1.image), t1), work / "lesion_probability.nii.gz"
-        )
-        write_image(to_native(t2_on_t1, t1), work / "t2_registered.nii.gz")
+    with (
+        timer.stage("write"),
+        output_dir(out, force=options.force, inputs=inputs) as work,
+        ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
+    ):
+        # the volumes are compressed and written beside the report (ITK releases the GIL);
+        # leaving the pool waits for them, and output_dir publishes only a complete folder
+        volumes = [
+            writer.submit(write_image, to_native(image, t1), work / name)
+            for image, name in (
+                (_image_like(modic, t1.image), "modic_map.nii.gz"),
+                (_image_like(vertebrae.labels, t1.image), "vertebrae.nii.gz"),
+                (_image_like(probability, t1.image), "lesion_probability.nii.gz"),
+                (t2_on_t1, "t2_registered.nii.gz"),
+            )
+        ]
         write_endplates_csv(endplates, work / "endplates.csv")
         write_levels_csv(levels, work / "levels.csv")
         summary = {
@@ -269,6 +301,8 @@ def run_study(
                 )
             except ImportError:
                 warnings.append("DICOM SEG export is not available in this build")
+        for volume in volumes:
+            volume.result()  # a write error surfaces here, before summary.json exists
         (work / "summary.json").write_text(jsonio.dumps(summary, indent=2) + "\n")
     for warning in warnings:
         logger.warning("%s", warning)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -289,9 +290,12 @@ def segment_vertebrae(
     bundle: ModelBundle,
     *,
     device: str = "cpu",
-    second_opinion: sitk.Image | None = None,
+    second_opinion: sitk.Image | Callable[[], sitk.Image | None] | None = None,
 ) -> VertebraeResult:
     """Vertebral bodies of a canonical image, named from the sacrum (VerSe codes).
+
+    ``second_opinion`` may be a function returning the image (or None): it is called only
+    after the first sequence's own passes, so a caller can still be registering it then.
 
     The first, plain pass is kept unless it looks implausible (:func:`plausibility`);
     then the other intensity variants are tried, then ``second_opinion`` (the other
@@ -306,6 +310,10 @@ def segment_vertebrae(
     the first result is kept with a warning (docs/benchmarks.md, "Vertebral bodies").
     """
     network = load_network(bundle, device)
+
+    @functools.cache
+    def second() -> sitk.Image | None:
+        return second_opinion() if callable(second_opinion) else second_opinion
 
     def attempt(
         source: sitk.Image, variant: str
@@ -327,8 +335,8 @@ def segment_vertebrae(
         tried = attempt(image, variant)
         if tried[0] > best[0]:
             best = tried
-    if second_opinion is not None and not all(best[0]):
-        tried = attempt(second_opinion, INTENSITY_VARIANTS[0])
+    if not all(best[0]) and (other := second()) is not None:
+        tried = attempt(other, INTENSITY_VARIANTS[0])
         if tried[0] > best[0]:
             best = tried[0], tried[1], SECOND_OPINION
     if not all(best[0]):
@@ -358,9 +366,9 @@ def segment_vertebrae(
                 f"bodies found on {variant} input intensities (the plain input gave an "
                 "implausible result): check the outlines and level names"
             )
-        if second_opinion is not None:
-            central = _central_slices(second_opinion)
-            checked = attempt(second_opinion[:, :, central], INTENSITY_VARIANTS[0])
+        if (other := second()) is not None:
+            central = _central_slices(other)
+            checked = attempt(other[:, :, central], INTENSITY_VARIANTS[0])
             offset = (
                 name_offset(result.labels[central], checked[1].labels) if all(checked[0]) else 0
             )

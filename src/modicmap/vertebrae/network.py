@@ -49,9 +49,14 @@ def build_network(spec: VertebraeNetSpec):  # -> torch.nn.Module (torch imported
     """One U-Net, or for ``members`` > 1 a module averaging the members' probabilities
     (its output is the log of the mean probability, so a softmax recovers the mean)."""
     import torch
-    from monai.networks.nets import UNet
 
     def unet() -> torch.nn.Module:
+        if spec.num_res_units == 1:  # the bundled recipe: the plain-torch copy, no MONAI import
+            from modicmap.vertebrae.unet import UNet as PlainUNet
+
+            return PlainUNet(1, len(CLASSES), spec.channels, spec.strides, spec.dropout)
+        from monai.networks.nets import UNet
+
         return UNet(
             spatial_dims=2,
             in_channels=1,

@@ -136,23 +136,24 @@ def label_centroids(
 ) -> dict[int, np.ndarray]:
     """Centre (mm, or voxels with unit spacing) of every label present, in label order.
 
-    Weighted np.bincount per axis: several times faster than ``ndimage.center_of_mass``
-    on a 15 x 512 x 512 stack, with the same numbers.
+    Weighted np.bincount per axis over the labelled voxels only (bodies fill a few per cent
+    of a stack): many times faster than ``ndimage.center_of_mass`` on 15 x 512 x 512, with
+    the same numbers (integer coordinates, summed in float64).
     """
     flat = labels.ravel()
-    counts = np.bincount(flat)
-    ids = [i for i in range(1, len(counts)) if counts[i]]
-    if not ids:
+    where = np.flatnonzero(flat)
+    if not where.size:
         return {}
+    values = flat[where]
+    counts = np.bincount(values)
+    ids = [i for i in range(1, len(counts)) if counts[i]]
+    coordinates = np.unravel_index(where, labels.shape)
     means = []
     for axis, size in enumerate(labels.shape):
         if size == 1:
             means.append(np.zeros(len(counts)))
             continue
-        shape = [1] * labels.ndim
-        shape[axis] = size
-        coordinate = np.broadcast_to(np.arange(size, dtype=np.float32).reshape(shape), labels.shape)
-        sums = np.bincount(flat, weights=coordinate.ravel(), minlength=len(counts))
+        sums = np.bincount(values, weights=coordinates[axis], minlength=len(counts))
         means.append(sums / np.maximum(counts, 1) * spacing_zyx[axis])
     return {i: np.array([m[i] for m in means]) for i in ids}
 

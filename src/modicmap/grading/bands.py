@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from modicmap.grading.discs import central_slices
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
+from modicmap.vertebrae.postprocess import label_centroids
 
 #: the percentile of the band's z-scores that stands for the band
 PERCENTILE = 90.0
@@ -70,8 +71,8 @@ def band_signals(
         regions = endplate_regions(vertebrae, spacing_zyx, depth_mm)
     boxes = ndimage.find_objects(vertebrae.astype(np.int32))  # each band lies in its body's box
     codes = sorted({c for pair in pairs for c in pair})
-    mass = ndimage.center_of_mass(vertebrae > 0, vertebrae, codes) if codes else []
-    centres = {code: float(c[0]) for code, c in zip(codes, mass, strict=True)}
+    found = label_centroids(vertebrae, (1.0, 1.0, 1.0))  # voxel units
+    centres = {code: float(found[code][0]) if code in found else float("nan") for code in codes}
     out: dict[tuple[int, int], BandSignal] = {}
     for upper, lower in pairs:
         values = []

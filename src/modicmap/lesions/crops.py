@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from modicmap.vertebrae.postprocess import label_centroids
+
 CROP_MM = 80.0
 WORKING_MM = 1.0
 
@@ -33,13 +35,10 @@ def body_crops(
     area = spacing_zyx[1] * spacing_zyx[2]
     for k in range(vertebrae.shape[0]):
         plane = vertebrae[k]
-        codes = [int(c) for c in np.unique(plane) if c]
-        if not codes:
-            continue
-        centres = ndimage.center_of_mass(np.ones_like(plane), plane, codes)
-        counts = ndimage.sum_labels(np.ones_like(plane), plane, codes)
-        for code, centre, count in zip(codes, centres, counts, strict=True):
-            if count * area >= min_area_mm2:
+        counts = np.bincount(plane.ravel()) if plane.any() else np.zeros(1, np.int64)
+        centres = label_centroids(plane, (1.0, 1.0))  # pixels
+        for code, centre in centres.items():
+            if counts[code] * area >= min_area_mm2:
                 crops.append(Crop(k, code, (float(centre[0]), float(centre[1]))))
     return tuple(crops)
 

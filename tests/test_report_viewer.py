@@ -71,6 +71,9 @@ def test_the_volumes_are_cropped_to_the_lumbar_bodies_with_a_margin() -> None:
     vertebrae[:, 60:160, 80:120] = 22  # L3
     rows, cols = lumbar_crop(vertebrae, (4.0, 1.0, 1.0))
     assert (rows.start, rows.stop, cols.start, cols.stop) == (40, 180, 60, 140)
+    # a reported level's body above L1 (T11-T12 graded) is kept in view
+    rows, cols = lumbar_crop(vertebrae, (4.0, 1.0, 1.0), ("T12", "L1"))
+    assert (rows.start, rows.stop, cols.start, cols.stop) == (0, 180, 30, 140)
     ring = outlines(vertebrae)
     assert ring[1, 100, 100] == 0 and ring[1, 60, 100] == 22 and ring[1, 100, 80] == 22
 

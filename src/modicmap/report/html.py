@@ -24,7 +24,13 @@ from modicmap.report.drawing import (
     scatter_svg,
     side_by_side,
 )
-from modicmap.report.viewer import lumbar_crop, viewer_css, viewer_data, viewer_section
+from modicmap.report.viewer import (
+    level_bodies,
+    lumbar_crop,
+    viewer_css,
+    viewer_data,
+    viewer_section,
+)
 from modicmap.zscore import ZScoreMaps
 
 
@@ -34,6 +40,7 @@ def _map_figures(
     modic: np.ndarray,
     vertebrae: np.ndarray,
     spacing_zyx: tuple[float, float, float],
+    bodies: tuple[str, ...] = (),
 ) -> list[tuple[int, str]]:
     """Up to three slices (those with most lesion voxels, else the middle one): T1 beside
     the registered T2 with the map, the outlines and the names, cropped as the viewer is."""
@@ -41,7 +48,7 @@ def _map_figures(
     slices = [int(k) for k in np.argsort(counts)[::-1][:3] if counts[k] > 0] or [
         modic.shape[0] // 2
     ]
-    rows, cols = lumbar_crop(vertebrae, spacing_zyx)
+    rows, cols = lumbar_crop(vertebrae, spacing_zyx, bodies)
     aspect = spacing_zyx[1] / spacing_zyx[2]
     out = []
     for k in sorted(slices):
@@ -126,7 +133,7 @@ def write_report(
             "An endplate is graded with the type that has most lesion voxels within 8 mm of it "
             "when that type's share of the region passes the calibrated threshold."
         )
-    maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx)
+    maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx, level_bodies(levels))
     evidence = {e["level"]: e for e in summary.get("levels", [])}
     level_rows = "".join(
         f'<tr data-level="{html.escape(r.level)}" data-endplate="level"><td>{html.escape(r.level)}</td>'

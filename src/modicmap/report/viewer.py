@@ -14,6 +14,7 @@ import base64
 import gzip
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -70,10 +71,17 @@ class ViewerData:
 
 
 def lumbar_crop(
-    vertebrae: np.ndarray, spacing_zyx: tuple[float, float, float]
+    vertebrae: np.ndarray,
+    spacing_zyx: tuple[float, float, float],
+    names: Sequence[str] = (),
 ) -> tuple[slice, slice]:
-    """Rows and columns around L1-S1 (or every body when none is lumbar), with a margin."""
+    """Rows and columns around L1-S1 and every body in ``names`` (the bodies of the
+    reported levels: a graded T11-T12 must be in view), or every body when none of those
+    is found, with a margin."""
+    codes = [VERTEBRA_CODES[n] for n in names if n in VERTEBRA_CODES]
     lumbar = (vertebrae >= VERTEBRA_CODES["L1"]) & (vertebrae <= VERTEBRA_CODES["S1"])
+    if codes:
+        lumbar |= np.isin(vertebrae, codes)
     mask = lumbar if lumbar.any() else vertebrae > 0
     if not mask.any():
         return slice(0, vertebrae.shape[1]), slice(0, vertebrae.shape[2])
@@ -84,6 +92,10 @@ def lumbar_crop(
         slice(max(0, ys.min() - my), min(vertebrae.shape[1], ys.max() + my + 1)),
         slice(max(0, xs.min() - mx), min(vertebrae.shape[2], xs.max() + mx + 1)),
     )
+
+
+def level_bodies(levels: Sequence[LevelGrade]) -> tuple[str, ...]:
+    return tuple(n for r in levels for n in (r.upper_vertebra, r.lower_vertebra))
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -193,7 +205,7 @@ def viewer_data(
     levels: list[LevelGrade],
     spacing_zyx: tuple[float, float, float],
 ) -> ViewerData:
-    rows, cols = lumbar_crop(vertebrae, spacing_zyx)
+    rows, cols = lumbar_crop(vertebrae, spacing_zyx, level_bodies(levels))
     crop = (slice(None), rows, cols)
     zoom = viewer_zoom(vertebrae[crop].shape[1:])
     vertebrae = _resample(vertebrae[crop].astype(np.uint8), zoom, labels=True)

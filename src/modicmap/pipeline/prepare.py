@@ -117,4 +117,7 @@ def _register(
             raise InputError(
                 t2.source, f"cannot be registered to the T1 ({detail.split(': ')[-1][:160]})"
             ) from None
-        return resample_to_fixed(t2.image, t1.image, registration.transform), registration.to_json()
+        moved = registration.moved  # made for the edge check; the same resample_to_fixed
+        if moved is None:
+            moved = resample_to_fixed(t2.image, t1.image, registration.transform)
+        return moved, registration.to_json()

@@ -46,6 +46,10 @@ class RegistrationResult:
     warnings: tuple[str, ...] = ()
     #: correlation of the T1's and the registered T2's edges (None: not measured)
     edge_correlation: float | None = None
+    #: the moving image resampled (linear, float32) onto the fixed grid, as
+    #: ``rigid.resample_to_fixed`` gives it: made for the edge check, kept so that it is
+    #: not resampled twice (None when not made)
+    moved: sitk.Image | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -295,8 +295,11 @@ def _register(
     else:
         _, result = _register_3d(fixed, moving, settings)
     fixed_fg = foreground_mask(fixed)  # shared by the edge and the coverage checks
-    edges = edge_correlation(fixed, moving, result.transform, fixed_foreground=fixed_fg)
-    result = replace(result, edge_correlation=edges)
+    moved = resample_to_fixed(moving, fixed, result.transform)
+    edges = edge_correlation(
+        fixed, moving, result.transform, fixed_foreground=fixed_fg, moved=moved
+    )
+    result = replace(result, edge_correlation=edges, moved=moved)
     warnings = _quality_warnings(fixed, moving, result, settings, fixed_foreground=fixed_fg)
     for message in warnings:
         logger.warning("registration: %s", message)
@@ -361,6 +364,7 @@ def edge_correlation(
     transform: sitk.Transform,
     *,
     fixed_foreground: np.ndarray | None = None,
+    moved: sitk.Image | None = None,
 ) -> float:
     """Correlation of the in-plane gradient magnitudes of the fixed image and the
     moved image, inside the fixed foreground that the moved image covers, kept away from
@@ -373,7 +377,8 @@ def edge_correlation(
     on one grid share, hence the margin."""
     from scipy import ndimage
 
-    moved = sitk.Resample(moving, fixed, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    if moved is None:  # the caller's resample_to_fixed(moving, fixed, transform), if it has one
+        moved = resample_to_fixed(moving, fixed, transform)
     inside = (
         (foreground_mask(fixed) if fixed_foreground is None else fixed_foreground)
         & sitk.GetArrayFromImage(_tissue(fixed)).astype(bool)

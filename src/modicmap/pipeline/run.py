@@ -7,10 +7,8 @@ grades -> files in the T1's own grid, written all at once (no partial output).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import platform
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -75,27 +73,6 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-#: imported by :func:`run_study` in a background thread (torch alone takes about 1 s)
-NETWORK_MODULES = ("torch", "modicmap.vertebrae.unet", "modicmap.lesions.vnet")
-
-
-def _preload_networks() -> threading.Thread:
-    """Import torch and the network modules while the main thread reads and registers.
-
-    Reading and registration are ITK calls that release the GIL, so on 2 cores the ~1 s
-    of torch's import runs beside them instead of before them. Any thread that needs a
-    module waits on Python's import lock until it is complete.
-    """
-
-    def load() -> None:
-        for name in NETWORK_MODULES:
-            importlib.import_module(name)
-
-    thread = threading.Thread(target=load, name="preload-networks", daemon=True)
-    thread.start()
-    return thread
-
-
 def _image_like(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
@@ -110,7 +87,6 @@ def run_study(
 
     inputs = [p for p in (t1_path, t2_path, options.vertebrae) if p is not None]
     check_output_dir(out, force=options.force, inputs=inputs)
-    _preload_networks()
     timer = StageTimer()
     bundle = load_bundle(options.model)
     level_model = _level_model(bundle)  # a bad section is bad input before any work

@@ -68,6 +68,15 @@ def test_no_level_is_named_above_a_top_body_at_the_image_edge() -> None:
         assert [lv.level for lv in grade_levels(endplates, [L1, L2, SACRUM_CODE])] == ["L1-L2"]
 
 
+def test_no_level_is_named_above_when_the_body_above_would_be_in_view_whole() -> None:
+    """More room above the top body than one body-to-body step: the body above is in the
+    image and the body stage missed it (a failure to see, not a cut field of view)."""
+    assert level_above_in_view(_column(top_row=45), SPACING) is None  # step: 40 mm
+    single = _column(top_row=8)
+    single[single == L2] = 0  # one body above the sacrum: no step to compare with
+    assert level_above_in_view(single, SPACING) is None
+
+
 def _graded_top(probability_l1_superior: float) -> tuple[np.ndarray, list, list]:
     labels = _column(top_row=8)
     probability = np.zeros(labels.shape, np.float32)

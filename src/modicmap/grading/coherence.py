@@ -82,6 +82,7 @@ def reconcile(
     new_rows: dict[tuple[str, str], EndplateGrade] = {}
     new_levels: list[LevelGrade] = []
     notes: list[str] = []
+    cut_notes: list[str] = []  # after the others: the top level is read first
     shown = {e.vertebra for e in endplates}
     for level in levels:
         keys = ((level.upper_vertebra, "inferior"), (level.lower_vertebra, "superior"))
@@ -90,8 +91,6 @@ def reconcile(
         if pair[1] is None or (pair[0] is None and not cut):
             new_levels.append(level)
             continue
-        if cut:
-            notes.append(_not_in_view_note(level, voxels))
         rows: list[EndplateGrade] = [r for r in pair if r is not None]
         chosen: list[int] = []
         if level.modic:
@@ -123,6 +122,7 @@ def reconcile(
             final.append(row)
         if cut:
             (lower,) = final
+            cut_notes.append(_not_in_view_note(level, voxels))
             new_levels.append(
                 replace(
                     level,
@@ -155,7 +155,7 @@ def reconcile(
             )
         )
     out_rows = [new_rows.get((e.vertebra, e.endplate), e) for e in endplates]
-    return Findings(tuple(out_rows), tuple(new_levels), modic_map, tuple(notes))
+    return Findings(tuple(out_rows), tuple(new_levels), modic_map, tuple(notes + cut_notes))
 
 
 def _not_in_view_note(level: LevelGrade, voxels: VoxelContext) -> str:
@@ -167,7 +167,7 @@ def _not_in_view_note(level: LevelGrade, voxels: VoxelContext) -> str:
     where = (
         "is cut by the top of the field of view"
         if room < height
-        else "is in the image but was not found"
+        else "is mostly in the image but was not found"
     )
     return (
         f"{level.level}: {level.upper_vertebra} {where} ({room:.0f} mm shown above "

@@ -20,7 +20,6 @@ from dataclasses import replace
 from enum import StrEnum
 
 import numpy as np
-from scipy import ndimage
 
 from modicmap.errors import InputError
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
@@ -28,6 +27,7 @@ from modicmap.grading.measures import body_boxes, endplate_measures
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.labels import L6_CODE, SACRUM_CODE, level_name, vertebra_code, vertebra_name
 from modicmap.models.bundle import ModelBundle
+from modicmap.vertebrae.postprocess import label_centroids
 
 #: Area whose top voxel probabilities make an endplate's probability (about 4 x 5 mm);
 #: the same score the V-Net is trained on from per-level gradings.
@@ -159,8 +159,8 @@ def grade_endplates(
     rows: list[tuple[int, int, EndplateGrade]] = []
     codes = [int(c) for c in np.unique(vertebrae) if c]
     # the slice index (axis 0) of every body's centre of mass, in one pass over the labels
-    mass = ndimage.center_of_mass(vertebrae > 0, vertebrae, codes)
-    centres = {code: float(centre[0]) for code, centre in zip(codes, mass, strict=True)}
+    found = label_centroids(vertebrae, (1.0, 1.0, 1.0))  # voxel units
+    centres = {code: float(found[code][0]) for code in codes}
     if regions is None:
         regions = endplate_regions(vertebrae, spacing_zyx, depth_mm)
     boxes = body_boxes(vertebrae)
@@ -214,17 +214,24 @@ def grade_endplates(
 def level_above_in_view(
     vertebrae: np.ndarray, spacing_zyx: tuple[float, float, float]
 ) -> tuple[int, int] | None:
-    """(upper code, lower code) of the level above the top body when the image shows at least
-    ``MIN_ROOM_ABOVE_MM`` above that body's highest row (its disc is in view, its upper
-    body is cut by the field of view or not found); None otherwise."""
+    """(upper code, lower code) of the level above the top body when its upper body is cut by
+    the top of the image and its disc is in view: at least ``MIN_ROOM_ABOVE_MM`` of the
+    image above the top body's highest row, but less than one centre-to-centre step of the
+    bodies found (the median over at least two bodies above the sacrum; with more room the
+    body above would be in view whole, and was missed). None otherwise."""
     codes = [int(c) for c in np.unique(vertebrae) if 1 < c < SACRUM_CODE]
-    if not codes:
+    if len(codes) < 2:
         return None
-    top = codes[0]
-    rows = np.flatnonzero((vertebrae == top).any(axis=(0, 2)))
-    if rows[0] * spacing_zyx[1] < MIN_ROOM_ABOVE_MM:
+    rows = np.arange(vertebrae.shape[1], dtype=np.float64)
+    centres = []
+    for code in codes:
+        area = (vertebrae == code).sum(axis=(0, 2))
+        centres.append(float(np.average(rows, weights=area)))
+    step = float(np.median(np.diff(centres))) * spacing_zyx[1]
+    room = float(np.flatnonzero((vertebrae == codes[0]).any(axis=(0, 2)))[0]) * spacing_zyx[1]
+    if not MIN_ROOM_ABOVE_MM <= room < step:
         return None
-    return top - 1, top
+    return codes[0] - 1, codes[0]
 
 
 def index_from_sacrum(lower_code: int, *, has_l6: bool) -> int:

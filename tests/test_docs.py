@@ -91,3 +91,15 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     cli = (tmp_path / "cli" / "index.html").read_text()
     assert "--paint-graded" in cli and "modicmap train levels" in cli
     assert (tmp_path / "figures" / "report_spider2.png").is_file()
+
+
+def test_the_default_bundle_records_no_machine_paths() -> None:
+    """Paths in the bundle's record are relative to the project: a path of the machine it
+    was trained on means nothing to a user."""
+    import re
+
+    from modicmap.models.bundle import default_bundle_dir
+
+    text = (default_bundle_dir() / "modicmap.json").read_text()
+    found = re.findall(r"""["'\s](/[\w.-]+/[\w./-]*)""", text)
+    assert not found, f"absolute paths in the bundle JSON: {found[:3]}"

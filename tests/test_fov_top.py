@@ -155,6 +155,20 @@ def test_the_disc_above_the_top_body_is_read_without_its_upper_body() -> None:
     assert signals[(L1, L2)].t1_ratio == pytest.approx(0.0)  # unchanged: the dark gap
 
 
+def test_zero_rows_padding_the_top_of_the_image_are_not_read_as_the_disc() -> None:
+    """Some SPIDER series are padded with black rows at the top: a disc read there was
+    'black' (ratio 0), which the level model takes for a degenerated disc (5 false Modic
+    levels of 52 cut ones on SPIDER dev)."""
+    labels = _column(top_row=8)
+    t1 = np.where(labels > 0, 100.0, 0.0).astype(np.float32)
+    t1[0, 4:8, :] = 50.0  # 4 rows of disc in view, rows 0-3 padding (all zero)
+    t2 = t1.copy()
+    signal = disc_signals(t1, t2, labels, SPACING, [(T12, L1)])[(T12, L1)]
+    assert signal.t1_ratio == pytest.approx(0.5) and signal.t2_ratio == pytest.approx(0.5)
+    t1[0, 5:8, :] = 0.0  # one row of disc left: nothing to read
+    assert (T12, L1) not in disc_signals(t1, t2, labels, SPACING, [(T12, L1)])
+
+
 def _crop_top(source: Path, rows: int, out: Path) -> Path:
     image = sitk.ReadImage(str(source))
     sitk.WriteImage(image[:, rows:, :], str(out))  # SimpleITK index order: x, y (rows), z

@@ -72,11 +72,15 @@ def level_slices(upper: np.ndarray, lower: np.ndarray, slice_mm: float) -> np.nd
     return central_slices(both, centre, slice_mm)
 
 
-def disc_above(lower: np.ndarray, others: np.ndarray | None = None) -> np.ndarray | None:
+def disc_above(
+    lower: np.ndarray, others: np.ndarray | None = None, in_view: np.ndarray | None = None
+) -> np.ndarray | None:
     """The disc above a body whose upper neighbour is not in the image (cut by the field of
     view; 2-D boolean masks), or None: in each of the body's columns, the rows above its top
     edge up to ``DISC_HEIGHT`` times the body's height (the image's top edge may cut it), one
-    pixel clear of the edge, ``others`` left out, eroded by one pixel like :func:`disc_region`."""
+    pixel clear of the edge, ``others`` left out, only the rows ``in_view`` (1-D boolean: rows
+    that carry signal; the zero rows some series are padded with at the top are not the
+    disc), eroded by one pixel like :func:`disc_region`."""
     rows = np.flatnonzero(lower.any(axis=1))
     if rows.size == 0:
         return None
@@ -86,6 +90,8 @@ def disc_above(lower: np.ndarray, others: np.ndarray | None = None) -> np.ndarra
     band = lower.any(axis=0)[None, :] & (grid < edge - 1) & (grid >= edge - 1 - reach)
     if others is not None:
         band &= ~others
+    if in_view is not None:
+        band &= in_view[:, None]
     band = ndimage.binary_erosion(band)
     return band if int(band.sum()) >= MIN_DISC_PIXELS else None
 
@@ -160,11 +166,14 @@ def disc_signals(
             near = level_slices(upper, lower, spacing_zyx[0])
         t1_values, t2_values, marrow1, marrow2 = [], [], [], []
         for z in near:
-            disc = (
-                disc_above(lower[z], others[z] & ~lower[z])
-                if a is None
-                else disc_region(upper[z], lower[z], others[z])  # hulls on the pair's box
-            )
+            if a is None:
+                # rows padded with zeros (T1) or outside the T2's field of view carry no disc
+                in_view = (t1[z0 + z][box[1:]].max(axis=1) > 0) & (
+                    t2[z0 + z][box[1:]].max(axis=1) > 0
+                )
+                disc = disc_above(lower[z], others[z] & ~lower[z], in_view)
+            else:
+                disc = disc_region(upper[z], lower[z], others[z])  # hulls on the pair's box
             if disc is None:
                 continue
             core = disc_core(disc)

@@ -141,6 +141,10 @@ def _render_on(
     )
 
 
+#: grain (Gaussian sigma, mm) of the tissue texture; 1.2 pixels of the default 256 matrix
+TEXTURE_MM = 1.2
+
+
 def _contrast(
     rendered: Rendered,
     shape: tuple[int, int, int],
@@ -153,13 +157,17 @@ def _contrast(
     tissue = rendered.tissue.reshape(shape)
     means = np.array([SIGNAL[t][channel] for t in Tissue], np.float32)
     textures = np.array([SIGNAL[t][2] for t in Tissue], np.float32)
+    # the marrow's texture is the tissue's, so its grain is in millimetres: in pixels (as it
+    # was until 2026-12-04) a 512 study had a texture twice as fine as the same study at 256,
+    # and "the same study at another matrix" was another tissue (docs/notebook/findings.md)
     texture = ndimage.gaussian_filter(
-        rng.standard_normal(shape, dtype=np.float32), sigma=(0, 1.2, 1.2)
+        rng.standard_normal(shape, dtype=np.float32),
+        sigma=(0, TEXTURE_MM / spacing_zyx[1], TEXTURE_MM / spacing_zyx[2]),
     )
     texture /= max(float(texture.std()), 1e-6)
     image = means[tissue] + textures[tissue] * texture
     # slight in-plane blur: the point-spread function of a TSE acquisition
-    image = ndimage.gaussian_filter(image, sigma=(0, 0.6, 0.6))
+    image = ndimage.gaussian_filter(image, sigma=(0, 0.6, 0.6))  # in pixels: the acquisition's
     # smooth multiplicative bias field (receive-coil sensitivity) and a scanner gain
     z, y, x = (
         np.linspace(-1, 1, n, dtype=np.float32).reshape([-1 if a == i else 1 for a in range(3)])
@@ -176,7 +184,6 @@ def _contrast(
     sigma = noise * gain
     real = clean + np.float32(sigma) * rng.standard_normal(shape, dtype=np.float32)
     imag = np.float32(sigma) * rng.standard_normal(shape, dtype=np.float32)
-    del spacing_zyx
     return np.hypot(real, imag).astype(np.float32)
 
 

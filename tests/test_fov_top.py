@@ -194,3 +194,17 @@ def test_a_real_slice_cut_through_t12_still_reports_t12_l1(tmp_path: Path) -> No
     assert any(n.startswith("T12-L1: T12 is cut") for n in summary["findings_notes"])
     evidence = {e["level"]: e for e in summary["levels"]}["T12-L1"]
     assert evidence["disc_t1_ratio"] is not None, "its disc is read"
+
+
+def test_the_band_of_a_level_under_a_cut_body_is_its_lower_endplates() -> None:
+    """The level model reads the band of the one endplate in view (and its disc)."""
+    from modicmap.grading.bands import band_signals
+
+    labels = _column(top_row=8)
+    t1z, t2z = np.zeros(labels.shape), np.zeros(labels.shape)
+    t2z[0, 8:12, 10:50] = 3.0  # a T2-bright band under L1's superior endplate
+    bands = band_signals(t1z, t2z, labels, SPACING, [(T12, L1), (L1, L2)])
+    assert bands[(T12, L1)].t2_p90 == pytest.approx(3.0)
+    assert bands[(L1, L2)].t2_p90 == pytest.approx(0.0), "L1's inferior band is not bright"
+    labels[labels == L2] = 0  # a body missing inside the column is no cut field of view
+    assert (L1, L2) not in band_signals(t1z, t2z, labels, SPACING, [(L1, L2)])

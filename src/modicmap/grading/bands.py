@@ -65,8 +65,11 @@ def band_signals(
     regions: dict[tuple[int, Endplate], np.ndarray] | None = None,
 ) -> dict[tuple[int, int], BandSignal]:
     """Band signals of the levels between the (upper, lower) VerSe-coded bodies of
-    ``pairs``; a level missing an endplate region is left out. ``regions``: the endplate
-    regions when the caller already has them (:func:`endplate_regions` of ``depth_mm``)."""
+    ``pairs``; a level missing an endplate region is left out, except the level above the
+    top body whose upper body is not in the image at all (cut by the field of view:
+    :func:`modicmap.grading.grade.level_above_in_view`), read from its lower endplate alone.
+    ``regions``: the endplate regions when the caller already has them
+    (:func:`endplate_regions` of ``depth_mm``)."""
     if regions is None:
         regions = endplate_regions(vertebrae, spacing_zyx, depth_mm)
     boxes = ndimage.find_objects(vertebrae.astype(np.int32))  # each band lies in its body's box
@@ -79,6 +82,8 @@ def band_signals(
         for code, side in ((upper, Endplate.INFERIOR), (lower, Endplate.SUPERIOR)):
             region = regions.get((code, side))
             box = boxes[code - 1] if 0 < code <= len(boxes) else None
+            if code == upper and box is None and not values:
+                continue  # the upper body is not in the image: the lower endplate alone
             if region is None or box is None:
                 break
             p90 = _band_p90(t1z, t2z, region[box], box, centres[code], spacing_zyx[0])
@@ -86,6 +91,8 @@ def band_signals(
                 break
             values.append(p90)
         else:
+            if not values:
+                continue
             out[(upper, lower)] = BandSignal(
                 upper_code=upper,
                 lower_code=lower,

@@ -72,6 +72,23 @@ def test_measures_of_a_band_lesion_under_an_endplate() -> None:
     assert inferior.height_fraction == 0.0 and inferior.extent_grade == 0
 
 
+def test_a_spot_in_the_middle_of_the_body_is_not_an_endplates_lesion() -> None:
+    """A lesion piece that does not reach within 8 mm of the endplate (e.g. where the
+    basivertebral vein enters the back of the body) gives that endplate no extent."""
+    labels = _column()
+    modic = np.zeros(labels.shape, np.uint8)
+    modic[0, 60:64, 40:46] = 2  # L5 rows 50-79: 10-14 mm below its superior endplate
+    assert endplate_measures(modic, labels, L5, True, SPACING).height_fraction == 0.0
+    modic[0, 50:54, 15:30] = 2  # a lesion against the endplate, 4 mm deep
+    m = endplate_measures(modic, labels, L5, True, SPACING)
+    assert m.height_fraction == pytest.approx(4 / 30, abs=1e-3), "the spot does not lengthen it"
+    assert m.volume_fraction == pytest.approx(60 / (30 * 40))
+    modic[0, 54:60, 15:20] = 2  # joined to the spot's rows by a lesion down from the endplate
+    modic[0, 59:61, 20:41] = 2
+    joined = endplate_measures(modic, labels, L5, True, SPACING)
+    assert joined.height_fraction == pytest.approx(14 / 30, abs=1e-3), "one piece, attached"
+
+
 def test_measures_do_not_depend_on_the_pixel_grid() -> None:
     """The same anatomy and lesion at 1 mm and at 0.5 mm pixels: the same fractions."""
     coarse = _column()

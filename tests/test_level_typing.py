@@ -16,7 +16,13 @@ from modicmap.grading.level_model import (
     fit_level_model,
     level_evidence,
 )
-from modicmap.grading.level_typing import lesion_signals, type_posterior, type_prior
+from modicmap.grading.level_typing import (
+    SAMPLE_AREA_MM2,
+    effective_samples,
+    lesion_signals,
+    type_posterior,
+    type_prior,
+)
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids
 from modicmap.labels import vertebra_code
@@ -58,6 +64,26 @@ def test_a_dominant_prior_keeps_its_type_unless_the_signal_is_far_out() -> None:
     # dark on both, far out: type 3
     assert int(np.argmax(type_posterior((-1.0, -3.0), PAPER_CENTROIDS, SPIDER_LIKE))) + 1 == 3
     assert type_posterior(None, PAPER_CENTROIDS, SPIDER_LIKE) == pytest.approx(SPIDER_LIKE)
+
+
+def test_a_large_lesion_on_a_centroid_takes_its_type_against_the_prior_a_small_one_does_not() -> (
+    None
+):
+    """The mean of many independent voxels is sure of its place; a few voxels are not."""
+    assert effective_samples(None) == effective_samples(1.0) == 1.0
+    assert effective_samples(100 * SAMPLE_AREA_MM2) == pytest.approx(100.0)
+    for kind in (1, 3):
+        centre = PAPER_CENTROIDS.means[kind - 1]
+        small = type_posterior(centre, PAPER_CENTROIDS, SPIDER_LIKE, effective_samples(4.0))
+        large = type_posterior(centre, PAPER_CENTROIDS, SPIDER_LIKE, effective_samples(200.0))
+        assert int(np.argmax(small)) + 1 == 2, kind
+        assert int(np.argmax(large)) + 1 == kind
+    # halfway between types 1 and 2 the prior decides at any size
+    between = tuple(np.mean(PAPER_CENTROIDS.means[:2], axis=0))
+    huge = type_posterior(between, PAPER_CENTROIDS, SPIDER_LIKE, 1e6)  # type: ignore[arg-type]
+    assert int(np.argmax(huge)) + 1 == 2
+    one = type_posterior((0.1, 0.2), PAPER_CENTROIDS, SPIDER_LIKE, 1.0)
+    assert one == pytest.approx(type_posterior((0.1, 0.2), PAPER_CENTROIDS, SPIDER_LIKE))
 
 
 def test_the_lesion_signal_is_the_mean_over_both_endplate_regions_of_a_level() -> None:
@@ -140,3 +166,24 @@ def test_the_prior_is_fitted_from_the_graded_types_and_stored() -> None:
     data["type_prior"] = [0.5, 0.5, 0.0]
     with pytest.raises(ValueError, match="three positive shares"):
         LevelModel.from_json(data)
+
+
+def test_a_bundle_naming_an_unknown_endplate_typing_rule_is_bad_input(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    from modicmap.cli.main import main
+    from modicmap.models.bundle import load_bundle, save_bundle
+
+    base = load_bundle(None)
+    assert base.section("typing")["endplate_type"] == "prior", "the default weighs the prior"
+    typing = {**base.section("typing"), "endplate_type": "plurality"}
+    bundle = save_bundle(tmp_path / "b", {"typing": typing}, base=base)
+    sample = Path(__file__).resolve().parents[1] / "src" / "modicmap" / "samples" / "spider-2"
+    out = tmp_path / "out"
+    argv = ["run", "--t1", str(sample / "t1.nii.gz"), "--t2", str(sample / "t2.nii.gz")]
+    assert main([*argv, "--out", str(out), "--model", str(bundle.folder), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "endplate_type" in err[0] and "modicmap.json" in err[0]
+    assert not out.exists(), "no partial output"

@@ -34,7 +34,7 @@ from scipy import ndimage
 
 from modicmap.grading.endplates import Endplate
 from modicmap.grading.grade import carriers, evidence_voxels, mixed_level_type
-from modicmap.grading.level_typing import type_posterior
+from modicmap.grading.level_typing import effective_samples, type_posterior
 from modicmap.grading.measures import body_boxes, endplate_measures
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.grading.typing import Centroids, type_voxels
@@ -234,7 +234,9 @@ def _endplate_type(
         signal = None
         if lesion.any():
             signal = (float(voxels.t1z[lesion].mean()), float(voxels.t2z[lesion].mean()))
-        return int(np.argmax(type_posterior(signal, voxels.centroids, type_prior))) + 1
+        area = int(lesion.sum()) * float(np.prod(voxels.spacing_zyx[1:]))
+        posterior = type_posterior(signal, voxels.centroids, type_prior, effective_samples(area))
+        return int(np.argmax(posterior)) + 1
     shares = (row.type1_fraction, row.type2_fraction, row.type3_fraction)
     return int(np.argmax(shares)) + 1
 

@@ -50,7 +50,12 @@ from modicmap.grading.bands import BandSignal
 from modicmap.grading.discs import DiscSignal
 from modicmap.grading.grade import level_type
 from modicmap.grading.level_network import LevelNetScore
-from modicmap.grading.level_typing import LesionSignal, type_posterior, type_prior
+from modicmap.grading.level_typing import (
+    LesionSignal,
+    effective_samples,
+    type_posterior,
+    type_prior,
+)
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids
 from modicmap.labels import vertebra_code
@@ -98,6 +103,7 @@ class LevelEvidence:
     lesion_t1z: float | None = None  # mean z-scores of the lesion voxels at the level
     lesion_t2z: float | None = None
     type_posterior: tuple[float, float, float] | None = None  # when typed with a prior
+    lesion_mm2: float | None = None  # their in-plane area summed over slices
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +130,7 @@ class LevelEvidence:
             type_posterior=None
             if data.get("type_posterior") is None
             else tuple(float(v) for v in data["type_posterior"]),  # type: ignore[arg-type]
+            lesion_mm2=signal("lesion_mm2"),
         )
 
 
@@ -323,6 +330,7 @@ def level_evidence(
                 probability=level.probability,
                 lesion_t1z=None if lesion is None else round(lesion.t1z, 6),
                 lesion_t2z=None if lesion is None else round(lesion.t2z, 6),
+                lesion_mm2=None if lesion is None else round(lesion.area_mm2, 3),
             )
         )
     return out
@@ -404,7 +412,8 @@ def apply_level_model(
                 if item.lesion_t1z is None or item.lesion_t2z is None
                 else (item.lesion_t1z, item.lesion_t2z)
             )
-            posterior = type_posterior(signal, centroids, model.type_prior)
+            samples = effective_samples(item.lesion_mm2)
+            posterior = type_posterior(signal, centroids, model.type_prior, samples)
             modic = int(np.argmax(posterior)) + 1
         else:
             modic = voxel_type(level, by_key)

@@ -7,7 +7,11 @@ pixel grid:
 
 * the lesion voxels of an endplate are the map's lesion voxels in the half of the body next
   to it (per sagittal column of the body, the rows above the column's middle for the
-  superior endplate, below it for the inferior one);
+  superior endplate, below it for the inferior one) that belong to a lesion reaching the
+  endplate: a connected piece (in 3-D, inside that half) with a voxel within
+  ``ATTACHED_MM`` of the body's edge. A Modic change lies against its endplate; a spot in
+  the middle of the body (on SPIDER dev often where the basivertebral vein enters, at the
+  back of the body's middle) is not its extent;
 * ``height_fraction``: the largest extent of those voxels from the endplate (per column,
   from the body's edge to the farthest lesion voxel, in mm) over the body's height (the
   75th percentile of its columns' heights, so the rounded rims do not shorten it);
@@ -30,6 +34,9 @@ from scipy import ndimage
 MIXED_SHARE = 0.25
 #: the Nordic grades' bounds on height_fraction
 EXTENT_BOUNDS = (0.25, 0.50)
+#: a lesion piece counts for an endplate when it comes this close to the body's edge (mm):
+#: the depth of the endplate region the grade reads (``endplates.DEFAULT_DEPTH_MM``)
+ATTACHED_MM = 8.0
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,17 @@ def endplate_measures(
     rows = np.arange(n_rows)[None, :, None]
     half = rows <= middle[:, None, :] if superior else rows > middle[:, None, :]
     lesion = (types > 0) & half
+    if not lesion.any():
+        return NO_LESION
+    dy = spacing_zyx[1]
+    edge = top if superior else bottom
+    near = np.abs(rows - edge[:, None, :]) * dy < ATTACHED_MM
+    pieces, _ = ndimage.label(lesion, structure=np.ones((3, 3, 3), bool))
+    attached = np.unique(pieces[lesion & near])
+    lesion &= np.isin(pieces, attached[attached > 0])
     n_lesion = int(lesion.sum())
     if n_lesion == 0:
         return NO_LESION
-    dy = spacing_zyx[1]
     heights = (bottom - top + 1)[has] * dy
     body_height = float(np.percentile(heights, 75))
     columns = lesion.any(axis=1)

@@ -442,6 +442,9 @@ def train(
     fitted_on = [v for v in annotated if roles.get(v.subject) == "train"]
     if fitted_on and not settings.paper_centroids:
         sections["typing"] = annotated_centroids(fitted_on, data)
+        if base is not None and base.has("typing") and "endplate_type" in base.section("typing"):
+            # the base's rule for typing a carrying endplate stays with the new centroids
+            sections["typing"]["endplate_type"] = base.section("typing")["endplate_type"]
     elif base is None or not base.has("typing"):
         sections["typing"] = PAPER_CENTROIDS.to_json()
     sections["grading"] = {

@@ -93,6 +93,7 @@ def run_study(
     point = _operating_point(bundle, level_model, options.operating_point)
     if level_model is not None and point is not None:
         level_model = replace(level_model, threshold=point.threshold)
+    type_prior = endplate_type_prior(bundle, level_model)
     study = prepare_study(
         t1_path,
         t2_path,
@@ -153,7 +154,7 @@ def run_study(
             levels,
             disc_signals(t1_arr, t2_arr, vertebrae.labels, spacing, pairs),
             band_signals(zmaps.t1z, zmaps.t2z, vertebrae.labels, spacing, pairs, regions=regions),
-            lesion_signals(zmaps.t1z, zmaps.t2z, modic, regions, pairs),
+            lesion_signals(zmaps.t1z, zmaps.t2z, modic, regions, pairs, spacing[1] * spacing[2]),
         )
         if t2_unreliable:
             evidence = without_t2(evidence)
@@ -186,9 +187,7 @@ def run_study(
                 spacing,
                 centroids,
             ),
-            # types come from the voxels (the paper's rule): SPIDER's prior (97 % type 2)
-            # would type a clear type-1 or type-3 lesion as type 2 (docs/findings.md)
-            type_prior=None,
+            type_prior=type_prior,
         )
         modic, endplates, levels = (
             findings.modic_map,
@@ -226,6 +225,7 @@ def run_study(
             "lesion_probability_threshold": threshold,
             "lesion_body_margin_mm": stage.body_margin_mm,
             "grading_rule": rule.value,
+            "endplate_type": "voxels" if type_prior is None else "prior",
             "level_model": None
             if level_model is None
             else {
@@ -296,6 +296,24 @@ def _operating_point(
             raise InputError(where, "this bundle has no level model to set an operating point of")
         return None
     return operating_point(bundle.section("level_model"), requested, where=where)
+
+
+def endplate_type_prior(
+    bundle: ModelBundle, level_model: LevelModel | None
+) -> tuple[float, float, float] | None:
+    """The type prior that types a carrying endplate (``typing.endplate_type`` "prior": the
+    level model's, by Bayes on the lesion's mean signal and size), or None: the type with
+    most voxels (the paper's rule; "voxels", the default when the bundle names none)."""
+    typing = bundle.section("typing") if bundle.has("typing") else {}
+    rule = str(typing.get("endplate_type", "voxels"))
+    if rule not in ("voxels", "prior"):
+        raise InputError(
+            bundle.folder / "modicmap.json",
+            f'typing.endplate_type is "{rule}"; expected "voxels" or "prior"',
+        )
+    if rule == "prior" and level_model is not None:
+        return level_model.type_prior
+    return None
 
 
 def _level_model(bundle: ModelBundle) -> LevelModel | None:

@@ -214,7 +214,7 @@ def write_report(
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }}
 h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #bbb; padding: 3px 8px; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }} .wide {{ overflow-x: auto; }} td, th {{ border: 1px solid #bbb; padding: 3px 8px; }}
 th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fbe7a1; }} .m3 {{ background: #b6ccf7; }}
 .m0 {{ color: #888; }} figure {{ margin: 0.5em 0; }} img {{ max-width: 100%; }}
 .note {{ font-size: 0.85em; color: #555; }} .warn {{ background: #fff3cd; border: 1px solid #e0b252; padding: 0.5em 2em; }}
@@ -227,7 +227,7 @@ tr[data-level] {{ cursor: pointer; }}
 Research software: every finding must be checked on the images by a radiologist.</p>
 <h2>Warnings</h2><ul class="{"warn" if summary.get("warnings") else "note"}">{warnings}</ul>
 <h2>Disc levels</h2>
-<table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>carried by</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th><th>level network</th><th>Pfirrmann (estimated)</th><th>type if Modic: P(1 / 2 / 3)</th></tr>{level_rows}</table>
+<div class="wide"><table><tr><th>level</th><th>index from sacrum</th><th>Modic</th><th>carried by</th><th>upper endplate</th><th>lower endplate</th><th>confidence</th><th>marrow</th><th>band T1 z</th><th>band T2 z</th><th>disc T1 / marrow</th><th>disc T2 / marrow</th><th>level network</th><th>Pfirrmann (estimated)</th><th>type if Modic: P(1 / 2 / 3)</th></tr>{level_rows}</table></div>
 {_findings_note(summary)}
 {viewer}
 <h2>Modic maps</h2>
@@ -237,7 +237,7 @@ Research software: every finding must be checked on the images by a radiologist.
 {patches_section}
 <h2>Endplates</h2>
 <p class="note">finding: <b>graded</b> = a Modic finding of its level; <b>sub-threshold</b> = lesion voxels on the map too weak to make a finding; the measures readers report (ISSLS): the lesion's height from the endplate as a share of the body's height, its Nordic extent grade (1 &lt; 25 %, 2 25-50 %, 3 &gt; 50 %), its share of the body's volume, and a second type covering at least a quarter of it.</p>
-<table><tr><th>vertebra</th><th>endplate</th><th>level</th><th>Modic</th><th>finding</th><th>type 1 share</th><th>type 2 share</th><th>type 3 share</th><th>lesion {unit}</th><th>confidence</th><th>height</th><th>extent grade</th><th>volume</th><th>mixed</th></tr>{endplate_rows}</table>
+<div class="wide"><table><tr><th>vertebra</th><th>endplate</th><th>level</th><th>Modic</th><th>finding</th><th>type 1 share</th><th>type 2 share</th><th>type 3 share</th><th>lesion {unit}</th><th>confidence</th><th>height</th><th>extent grade</th><th>volume</th><th>mixed</th></tr>{endplate_rows}</table></div>
 <h2>Lesion voxels in (T1 z, T2 z)</h2>
 <figure class="scatter">{_scatter(zmaps, modic, centroids)}</figure>
 <h2>Registration check</h2>

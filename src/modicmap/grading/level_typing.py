@@ -1,9 +1,12 @@
-"""A graded disc level's Modic type: its lesion signal weighed against the types' frequencies.
+"""A graded endplate's or level's Modic type: its lesion signal weighed against the types'
+frequencies.
 
 The voxel map types every lesion voxel by the nearest centroid (the paper's rule; it stays
-the rule of the map and of the endplate rows). A level graded by a level model that carries
-a type prior is typed by Bayes' rule instead: the likelihood of the mean (T1 z, T2 z) of the
-lesion voxels in its two endplate regions under each type (independent normals at the
+the rule of the map). With a level model that carries a type prior (and, for the endplate
+rows, a bundle whose ``typing.endplate_type`` is "prior": :mod:`modicmap.grading.coherence`)
+a carrying endplate, and the level's ``type_posterior``, are typed by Bayes' rule instead:
+the likelihood of the mean (T1 z, T2 z) of the lesion voxels (the endplate's region, or the
+level's two) under each type (independent normals at the
 centroid's mean and spread), times the share of that type among the Modic levels of the
 gradings the level model was fitted on (add-one smoothed). On SPIDER dev, where the readers
 graded 309 of the 317 matched Modic levels type 2 and the lesion voxels of those levels scatter

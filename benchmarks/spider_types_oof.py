@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
+from modicmap.evaluation.gradings import read_gradings
+
 
 def run_types(runs: Path) -> dict[tuple[str, int], int]:
     """(patient, index from sacrum) -> the type the run gives the level if it were Modic."""
@@ -63,10 +65,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    truth: dict[tuple[str, int], int] = {}
-    with args.gradings.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            truth[(row["Patient"], int(row["IVD label"]))] = int(row["Modic"])
+    truth = read_gradings(args.gradings)
     types = run_types(args.runs)
     rows = json.loads(args.rows.read_text())["rows"]
     pids, graded, called = [], [], []

@@ -260,6 +260,11 @@ def test_operating_points_of_the_default_bundle() -> None:
     assert named["sensitive"].sensitivity >= 0.80 and named["specific"].specificity >= 0.90
     custom = operating_point(section, 0.5)
     assert custom.name == "custom" and 0 < custom.sensitivity < 1
+    # the band a reader looks at next: up from the next lower named cut
+    assert named["sensitive"].look_from is None
+    assert named["balanced"].look_from == named["sensitive"].threshold
+    assert named["specific"].look_from == named["balanced"].threshold
+    assert custom.look_from == named["balanced"].threshold
     with pytest.raises(InputError, match="no operating point"):
         operating_point(section, "lenient")
     fitted = operating_point({"threshold": 0.4, "source": "x"}, None)
@@ -293,4 +298,17 @@ def test_run_states_its_operating_point_and_tells_one_story(tmp_path) -> None:
         endplates = read_endplates_csv(out / "endplates.csv")
         assert levels and contradictions(levels, endplates) == []
         called[point] = sum(lv.modic > 0 for lv in levels)
+        look_from = summary["operating_point"]["look_from"]
+        cut = summary["operating_point"]["threshold"]
+        near = [
+            lv.level
+            for lv in levels
+            if look_from is not None and not lv.modic and look_from <= lv.probability < cut
+        ]
+        report = (out / "report.html").read_text()
+        assert report.count("none, near the cut</td>") == len(near)
+        if point == "specific":  # the levels between the balanced and the specific cut
+            assert near and look_from < cut
+        else:
+            assert look_from is None and not near
     assert called["sensitive"] >= called["specific"]

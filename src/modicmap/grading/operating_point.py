@@ -39,6 +39,9 @@ class OperatingPoint:
     specificity: float | None
     criterion: str
     source: str
+    #: the next lower named cut of the bundle: a level called "none" with a probability from
+    #: here up is near the cut, the next one a reader should look at (None: no lower cut)
+    look_from: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +117,7 @@ def operating_point(
             _maybe(p.get("specificity")),
             str(p.get("criterion", CRITERIA.get(requested, ""))),
             source,
+            _next_lower_cut(points, float(p["threshold"])),
         )
     cut = float(requested)
     sensitivity = specificity = None
@@ -122,7 +126,21 @@ def operating_point(
         i = min(i, len(curve["cuts"]) - 1)
         sensitivity = float(curve["sensitivity"][i])
         specificity = float(curve["specificity"][i])
-    return OperatingPoint("custom", cut, sensitivity, specificity, "given by the user", source)
+    return OperatingPoint(
+        "custom",
+        cut,
+        sensitivity,
+        specificity,
+        "given by the user",
+        source,
+        _next_lower_cut(points, cut),
+    )
+
+
+def _next_lower_cut(points: dict[str, Any], cut: float) -> float | None:
+    """The highest named cut below ``cut``, or None."""
+    lower = [float(p["threshold"]) for p in points.values() if float(p["threshold"]) < cut - 1e-9]
+    return max(lower) if lower else None
 
 
 def parse_operating_point(text: str) -> str | float:

@@ -135,9 +135,16 @@ def write_report(
         )
     maps = _map_figures(t1, t2, modic, vertebrae, spacing_zyx, level_bodies(levels))
     evidence = {e["level"]: e for e in summary.get("levels", [])}
+    look_from, cut = _near_cut_band(summary)
     level_rows = "".join(
         f'<tr data-level="{html.escape(r.level)}" data-endplate="level"><td>{html.escape(r.level)}</td>'
-        f"<td>{r.index_from_sacrum}</td>{_cell(r.modic, r.mixed_type)}{_carriers_cell(r)}"
+        f"<td>{r.index_from_sacrum}</td>"
+        + (
+            '<td class="m0 near">none, near the cut</td>'
+            if not r.modic and look_from is not None and look_from <= r.probability < cut
+            else _cell(r.modic, r.mixed_type)
+        )
+        + f"{_carriers_cell(r)}"
         f"{_cell(r.upper_endplate_modic)}{_cell(r.lower_endplate_modic)}<td>{r.probability:.2f}</td>"
         f"{_evidence_cells(evidence.get(r.level))}</tr>"
         for r in levels
@@ -216,7 +223,7 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100p
 h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }} .wide {{ overflow-x: auto; }} td, th {{ border: 1px solid #bbb; padding: 3px 8px; }}
 th {{ background: #eee; }} .m1 {{ background: #f6b3b3; }} .m2 {{ background: #fbe7a1; }} .m3 {{ background: #b6ccf7; }}
-.m0 {{ color: #888; }} figure {{ margin: 0.5em 0; }} img {{ max-width: 100%; }}
+.m0 {{ color: #888; }} .near {{ color: #222; background: repeating-linear-gradient(45deg, #fff, #fff 4px, #fbe7a1 4px, #fbe7a1 6px); }} figure {{ margin: 0.5em 0; }} img {{ max-width: 100%; }}
 .note {{ font-size: 0.85em; color: #555; }} .warn {{ background: #fff3cd; border: 1px solid #e0b252; padding: 0.5em 2em; }}
 tr[data-level] {{ cursor: pointer; }}
 .legend span {{ margin-right: 1.2em; font-size: 0.85em; }} .legend i {{ display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.3em; vertical-align: -0.1em; }}
@@ -294,11 +301,27 @@ ONE_STORY_TEXT = (
 )
 
 
+def _near_cut_band(summary: dict[str, Any]) -> tuple[float | None, float]:
+    """(the next lower named cut, the cut in use) of the run's operating point."""
+    point = summary.get("operating_point") or {}
+    look_from = point.get("look_from")
+    cut = float(point.get("threshold", 1.0))
+    return (None if look_from is None else float(look_from)), cut
+
+
 def _findings_note(summary: dict[str, Any]) -> str:
     """Under the level table: the operating point in use and what a reader should know."""
     parts = []
     if summary.get("level_model"):
-        parts.append(f'<p class="note">{_operating_point_text(summary)}</p>')
+        text = _operating_point_text(summary)
+        look_from, _ = _near_cut_band(summary)
+        if look_from is not None:
+            text += (
+                f" <b>none, near the cut</b>: called none, but the confidence reaches "
+                f"{look_from:.2f}, the next lower operating point's cut; these are the levels "
+                "to look at next (a missed change shows little on the map)."
+            )
+        parts.append(f'<p class="note">{text}</p>')
     notes = summary.get("findings_notes") or []
     if notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)

@@ -34,6 +34,7 @@ from modicmap.lesions.graded import (
     to_level_crop_set,
 )
 from modicmap.lesions.training import LesionTrainSettings, train
+from modicmap.pipeline.prepare import prepare_study
 
 sys.path.insert(0, str(Path(__file__).parent))
 from spider_cohort import spider_pids, write_cohort
@@ -52,7 +53,8 @@ def cohort_csv(data: Path, work: Path, patients: list[str] | None = None) -> Pat
 
 
 def spider_volumes(data: Path, work: Path, bundle: Path | None) -> list[GradedVolume]:
-    return graded_volumes(cohort_csv(data, work), data / "spider-midsag" / "gradings.csv", bundle)
+    gradings = data / "spider-midsag" / "gradings.csv"
+    return graded_volumes(cohort_csv(data, work), gradings, prepare_study, bundle)
 
 
 def load_levels(

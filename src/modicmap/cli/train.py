@@ -55,8 +55,9 @@ def _run_vertebrae(args: argparse.Namespace) -> int:
 
 def _run_lesions(args: argparse.Namespace) -> int:
     from modicmap.lesions.training import run_from_args
+    from modicmap.pipeline.prepare import prepare_study
 
-    return run_from_args(args)
+    return run_from_args(args, prepare_study)
 
 
 def _run_levels(args: argparse.Namespace) -> int:

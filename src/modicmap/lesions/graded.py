@@ -15,9 +15,10 @@ lesion probability map, so typing and the maps stay the paper's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,16 +136,22 @@ def to_level_crop_set(volumes: Iterable[GradedVolume]) -> LevelCropSet:
 
 
 def graded_volumes(
-    cohort: Path, gradings_csv: Path, bundle_folder: Path | None = None, device: str = "cpu"
+    cohort: Path,
+    gradings_csv: Path,
+    prepare_study: Callable[..., Any],
+    bundle_folder: Path | None = None,
+    device: str = "cpu",
 ) -> list[GradedVolume]:
     """Register and find the bodies of every ``study_id,t1,t2`` row of ``cohort`` (the
     ``batch`` CSV) and match its levels to ``gradings_csv`` (SPIDER format, study_id =
-    Patient). Studies that fail (bad input, no bodies) are skipped with a log line."""
+    Patient). Studies that fail (bad input, no bodies) are skipped with a log line.
+    ``prepare_study``: the pipeline's front, :func:`modicmap.pipeline.prepare.prepare_study`,
+    passed in by the caller (the pipeline runs the lesion stage, so this stage may not
+    import it)."""
     from modicmap.batch.cohort import read_cohort
     from modicmap.errors import InputError
     from modicmap.io.gradings import read_spider_gradings
     from modicmap.models.bundle import load_bundle
-    from modicmap.pipeline.prepare import prepare_study
 
     gradings = read_spider_gradings(gradings_csv)
     bundle = load_bundle(bundle_folder)

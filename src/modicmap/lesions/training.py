@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -586,7 +587,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
 
 
-def run_from_args(args: argparse.Namespace) -> int:
+def run_from_args(args: argparse.Namespace, prepare_study: Callable[..., Any]) -> int:
+    """``modicmap train lesions``; ``prepare_study``: the pipeline's front, for ``--graded``
+    studies (:func:`modicmap.lesions.graded.graded_volumes`)."""
     from modicmap.errors import InputError
     from modicmap.lesions.graded import graded_volumes, to_level_crop_set
 
@@ -612,7 +615,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.paint_graded < 0 or (args.paint_graded and args.graded is None):
         raise InputError(args.graded, "--paint-graded takes a count >= 0 and needs --graded")
     if args.graded is not None:
-        volumes = graded_volumes(args.graded, args.gradings, args.init, args.device)
+        volumes = graded_volumes(args.graded, args.gradings, prepare_study, args.init, args.device)
         if not volumes:
             raise InputError(args.graded, "no study could be read and matched to a graded level")
         graded = to_level_crop_set(volumes)

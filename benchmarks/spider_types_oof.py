@@ -13,7 +13,8 @@ else the most probable type of its ``type_posterior`` (summary.json), else the p
 its endplates' voxel types. The types are thus read from runs whose level model saw these
 patients; only the type rule differs between two folders of runs, so the difference
 between them is the type rule's. Prints and stores the 4-class kappa (95 % CI, bootstrap
-over patients), per-type sensitivity and the confusion matrix.
+over patients), per-type sensitivity and the confusion matrix
+(`modicmap.evaluation.metrics`, as `modicmap evaluate`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, confusion_matrix
+from sklearn.metrics import cohen_kappa_score
 
 from modicmap.evaluation.gradings import read_gradings
+from modicmap.evaluation.metrics import level_metrics, patient_bootstrap
 
 
 def run_types(runs: Path) -> dict[tuple[str, int], int]:
@@ -68,7 +70,7 @@ def main() -> None:
     truth = read_gradings(args.gradings)
     types = run_types(args.runs)
     rows = json.loads(args.rows.read_text())["rows"]
-    pids, graded, called = [], [], []
+    pids, graded, called, probability = [], [], [], []
     for row in rows:
         key = (str(row["pid"]), int(row["index"]))
         if key not in types or key not in truth:
@@ -76,29 +78,26 @@ def main() -> None:
         pids.append(key[0])
         graded.append(truth[key])
         called.append(types[key] if row["probability"] >= args.cut else 0)
+        probability.append(float(row["probability"]))
     y, p, ids = np.array(graded), np.array(called), np.array(pids)
-    kappa = float(cohen_kappa_score(y, p))
-    rng = np.random.default_rng(0)
-    patients = np.unique(ids)
-    by_patient = {pid: np.flatnonzero(ids == pid) for pid in patients}
-    draws = []
-    for _ in range(args.bootstrap):
-        pick = np.concatenate([by_patient[q] for q in rng.choice(patients, patients.size)])
-        draws.append(cohen_kappa_score(y[pick], p[pick]))
-    sensitivity = {
-        str(t): round(float((p[y == t] == t).mean()), 3) if (y == t).any() else None
-        for t in (1, 2, 3)
-    }
+    metrics = level_metrics(ids, y, p, np.array(probability), bootstrap=0)
+    draws = [
+        cohen_kappa_score(y[pick], p[pick], labels=[0, 1, 2, 3])
+        for pick in patient_bootstrap(ids, args.bootstrap)
+    ]
     result = {
-        "levels": int(y.size),
-        "patients": int(patients.size),
+        "levels": metrics.levels,
+        "patients": metrics.patients,
         "cut": args.cut,
-        "kappa_4class": round(kappa, 3),
+        "kappa_4class": round(metrics.kappa_types, 3),
         "kappa_4class_ci95": [round(float(v), 3) for v in np.percentile(draws, [2.5, 97.5])],
-        "kappa_presence": round(float(cohen_kappa_score(y > 0, p > 0)), 3),
-        "type_sensitivity": sensitivity,
-        "type_graded": {str(t): int((y == t).sum()) for t in (1, 2, 3)},
-        "confusion_graded_x_called": confusion_matrix(y, p, labels=[0, 1, 2, 3]).tolist(),
+        "kappa_presence": round(metrics.kappa_presence, 3),
+        "type_sensitivity": {
+            str(t): None if row["graded"] == 0 else round(row["sensitivity"], 3)
+            for t, row in metrics.per_type.items()
+        },
+        "type_graded": {str(t): int(row["graded"]) for t, row in metrics.per_type.items()},
+        "confusion_graded_x_called": metrics.confusion_types,
         "command": "python benchmarks/spider_types_oof.py "
         + f"--rows {args.rows} --runs RUNS --gradings GRADINGS --cut {args.cut}",
     }

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from modicmap.grading.bands import band_signals
 from modicmap.grading.coherence import VoxelContext, contradictions, reconcile
 from modicmap.grading.discs import disc_signals
 from modicmap.grading.endplates import endplate_regions
@@ -198,8 +199,6 @@ def test_a_real_slice_cut_through_t12_still_reports_t12_l1(tmp_path: Path) -> No
 
 def test_the_band_of_a_level_under_a_cut_body_is_its_lower_endplates() -> None:
     """The level model reads the band of the one endplate in view (and its disc)."""
-    from modicmap.grading.bands import band_signals
-
     labels = _column(top_row=8)
     t1z, t2z = np.zeros(labels.shape), np.zeros(labels.shape)
     t2z[0, 8:12, 10:50] = 3.0  # a T2-bright band under L1's superior endplate

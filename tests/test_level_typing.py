@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from modicmap.cli.main import main
 from modicmap.grading.endplates import Endplate
 from modicmap.grading.level_model import (
     WITHOUT_NETWORK,
@@ -26,6 +28,7 @@ from modicmap.grading.level_typing import (
 from modicmap.grading.tables import EndplateGrade, LevelGrade
 from modicmap.grading.typing import PAPER_CENTROIDS, Centroids
 from modicmap.labels import vertebra_code
+from modicmap.models.bundle import load_bundle, save_bundle
 
 L4, L5, S1 = vertebra_code("L4"), vertebra_code("L5"), vertebra_code("S1")
 UNIFORM = (1 / 3, 1 / 3, 1 / 3)
@@ -169,13 +172,8 @@ def test_the_prior_is_fitted_from_the_graded_types_and_stored() -> None:
 
 
 def test_a_bundle_naming_an_unknown_endplate_typing_rule_is_bad_input(
-    tmp_path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pathlib import Path
-
-    from modicmap.cli.main import main
-    from modicmap.models.bundle import load_bundle, save_bundle
-
     base = load_bundle(None)
     assert base.section("typing")["endplate_type"] == "prior", "the default weighs the prior"
     typing = {**base.section("typing"), "endplate_type": "plurality"}

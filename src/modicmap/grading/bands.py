@@ -82,7 +82,7 @@ def band_signals(
         for code, side in ((upper, Endplate.INFERIOR), (lower, Endplate.SUPERIOR)):
             region = regions.get((code, side))
             box = boxes[code - 1] if 0 < code <= len(boxes) else None
-            if code == upper and box is None and not values:
+            if code == upper and box is None:
                 continue  # the upper body is not in the image: the lower endplate alone
             if region is None or box is None:
                 break
@@ -91,8 +91,6 @@ def band_signals(
                 break
             values.append(p90)
         else:
-            if not values:
-                continue
             out[(upper, lower)] = BandSignal(
                 upper_code=upper,
                 lower_code=lower,

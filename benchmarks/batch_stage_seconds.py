@@ -5,12 +5,13 @@
 Four synthetic 15 x 512 x 512 studies (seeds 4200-4203) through `modicmap batch --workers 2`
 and through a LocalCluster (2 processes x 1 thread); prints each run's wall time, the stage
 seconds summed over the studies (from summary.json), and the Dask workers' thread settings.
-Scratch folder: /tmp/daskprobe (deleted first).
+Works in a temporary folder.
 """
 
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,10 +36,11 @@ def _threads() -> tuple[str | None, int, int]:
 
 
 def main() -> None:
-    import shutil
+    with tempfile.TemporaryDirectory() as folder:
+        measure(Path(folder))
 
-    root = Path("/tmp/daskprobe")
-    shutil.rmtree(root, ignore_errors=True)
+
+def measure(root: Path) -> None:
     rows = ["study_id,t1,t2"]
     for i in range(4):
         s = synthesize_study(4200 + i, SynthOptions(slices=15, matrix=512), study_id=f"b{i}")

@@ -58,15 +58,19 @@ def spider_volumes(data: Path, work: Path, bundle: Path | None) -> list[GradedVo
 
 
 def load_levels(
-    data: Path, work: Path, bundle: Path | None, volumes: list[GradedVolume] | None = None
+    data: Path,
+    work: Path,
+    bundle: Path | None,
+    volumes: list[GradedVolume] | None = None,
+    smooth: bool = False,
 ) -> LevelCropSet:
-    cache = work / "graded_crops.npz"
+    cache = work / ("graded_crops_antialias.npz" if smooth else "graded_crops.npz")
     if cache.is_file():
         z = np.load(cache)
         return LevelCropSet(z["subjects"], z["inputs"], z["bags"], z["labels"])
     if volumes is None:
         volumes = spider_volumes(data, work, bundle)
-    crops = to_level_crop_set(volumes)
+    crops = to_level_crop_set(volumes, smooth=smooth)
     np.savez_compressed(
         cache, subjects=crops.subjects, inputs=crops.inputs, bags=crops.bags, labels=crops.labels
     )
@@ -82,7 +86,7 @@ def folds_of(subjects: np.ndarray, k: int, seed: int) -> list[list[str]]:
 def cmd_train(args: argparse.Namespace) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     volumes = spider_volumes(args.data, args.work, args.init) if args.paint_graded else None
-    crops = load_levels(args.data, args.work, args.init, volumes)
+    crops = load_levels(args.data, args.work, args.init, volumes, args.antialias)
     folds = folds_of(crops.subjects, args.folds, args.seed)
     (args.work / "folds.json").write_text(json.dumps(folds, indent=1))
     for f in args.only or range(args.folds):
@@ -101,6 +105,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             mil_weight=1.0,
             voxel_batch=args.voxel_batch,
             average_last=args.average_last,
+            synthetic_matrices=tuple(args.synthetic_matrices),
         )
         train(
             out,
@@ -123,6 +128,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             init=args.init,
             test_time_flip=args.test_time_flip,
             body_margin_mm=args.body_margin_mm,
+            antialias=args.antialias,
         )
 
 
@@ -278,6 +284,12 @@ def main() -> None:
     parser.add_argument("--test-time-flip", action="store_true")
     parser.add_argument(
         "--body-margin-mm", type=float, default=0.0, help="train: the bundles' lesion body margin"
+    )
+    parser.add_argument(
+        "--antialias", action="store_true", help="train: as `train lesions --antialias`"
+    )
+    parser.add_argument(
+        "--synthetic-matrices", type=int, nargs="+", default=[256], help="train: as `train lesions`"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

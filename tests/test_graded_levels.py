@@ -290,6 +290,26 @@ def test_train_lesions_cli_learns_from_spider_gradings(shared_data: Path, tmp_pa
     default = load_bundle(None).section("lesions")  # how the bundle is run is inherited
     assert section["test_time_flip"] is default["test_time_flip"] is True
     assert section["body_margin_mm"] == default["body_margin_mm"] == 1.0
+    assert section["antialias"] is bool(default.get("antialias", False))
+
+
+def test_an_antialiased_bundle_records_it_and_its_fine_tunes_inherit_it(tmp_path: Path) -> None:
+    import argparse
+
+    from modicmap.lesions.training import inference_settings
+
+    section = _train_toy(tmp_path / "bundle", epochs=1, patience=10, synthetic_matrices=(96,))
+    assert section["antialias"] is False
+    assert list(section["settings"]["synthetic_matrices"]) == [96]
+    config = json.loads((tmp_path / "bundle" / "modicmap.json").read_text())
+    config["lesions"]["antialias"] = True
+    (tmp_path / "bundle" / "modicmap.json").write_text(json.dumps(config))
+    args = argparse.Namespace(
+        init=tmp_path / "bundle", test_time_flip=None, body_margin_mm=None, antialias=None
+    )
+    assert inference_settings(args)["antialias"] is True
+    args.antialias = False
+    assert inference_settings(args)["antialias"] is False
 
 
 def test_graded_cohort_without_any_usable_study_is_bad_input(

@@ -299,3 +299,40 @@ def test_paintings_are_the_same_in_every_process() -> None:
 
     assert seeds == {str(painting_seed(0, 1, "DzZ"))}
     assert painting_seed(0, 1, "DzZ") != painting_seed(0, 1, "AKs")
+
+
+def test_vnet_inputs_are_zero_outside_and_smoothed_only_at_fine_pixels() -> None:
+    """Training crops and inference share one input rule: 0 outside the bodies, then (with the
+    bundle's ``lesions.antialias``) a Gaussian that brings finer pixels to the 1 mm working
+    spacing and leaves 1 mm pixels alone."""
+    from modicmap.lesions.crops import vnet_inputs
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.0, 1.0, (1, 80, 80)).astype(np.float32)
+    inside = np.zeros(z.shape, bool)
+    inside[0, 20:60, 20:60] = True
+    raw, _ = vnet_inputs(z, z, inside, (0.5, 0.5))
+    assert (raw[~inside] == 0).all() and np.array_equal(raw[inside], z[inside])
+    same, _ = vnet_inputs(z, z, inside, (1.0, 1.0), smooth=True)
+    assert np.array_equal(same, raw), "1 mm pixels: nothing to smooth"
+    fine, fine2 = vnet_inputs(z, z, inside, (0.5, 0.5), smooth=True)
+    assert np.array_equal(fine, fine2)
+    core = (0, slice(30, 50), slice(30, 50))
+    assert fine[core].std() < 0.7 * raw[core].std(), "pixel noise finer than 1 mm is smoothed"
+    assert abs(float(fine[core].mean() - raw[core].mean())) < 0.1, "the mean stays"
+    coarse_x, _ = vnet_inputs(z, z, inside, (1.0, 0.5), smooth=True)
+    rows_diff = np.abs(np.diff(coarse_x[core], axis=0)).mean()
+    cols_diff = np.abs(np.diff(coarse_x[core], axis=1)).mean()
+    assert cols_diff < rows_diff, "only the finer axis is smoothed"
+
+
+def test_synthetic_training_studies_cycle_through_the_matrices() -> None:
+    from modicmap.lesions.dataset import synthetic_volumes
+
+    small, large, again = synthetic_volumes(3, seed=4, matrices=(96, 160))
+    assert small.t1.shape[1:] == (96, 96) and large.t1.shape[1:] == (160, 160)
+    assert again.t1.shape[1:] == (96, 96)
+    fov = [v.spacing_zyx[1] * v.t1.shape[1] for v in (small, large)]
+    assert fov[0] == pytest.approx(fov[1], rel=0.15), "a lumbar field of view at every matrix"
+    assert large.spacing_zyx[1] < 0.75 * small.spacing_zyx[1], "finer pixels"
+    assert small.modic.shape == small.t1.shape and large.vertebrae.shape == large.t1.shape

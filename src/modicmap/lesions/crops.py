@@ -58,6 +58,25 @@ def antialias(volume: np.ndarray, spacing_yx: tuple[float, float], working_mm: f
     return ndimage.gaussian_filter(volume, (0.0, *sigma)).astype(volume.dtype, copy=False)
 
 
+def vnet_inputs(
+    t1z: np.ndarray,
+    t2z: np.ndarray,
+    inside: np.ndarray,
+    spacing_yx: tuple[float, float],
+    *,
+    smooth: bool = False,
+    working_mm: float = WORKING_MM,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The V-Net's two input volumes, as training and inference must both make them: the
+    z-maps set to 0 outside the bodies, then (``smooth``, the bundle's ``lesions.antialias``)
+    anti-aliased in-plane to ``working_mm`` (:func:`antialias`)."""
+    out = []
+    for z in (t1z, t2z):
+        masked = np.where(inside, z, 0.0).astype(np.float32)
+        out.append(antialias(masked, spacing_yx, working_mm) if smooth else masked)
+    return out[0], out[1]
+
+
 def _grid(
     crop: Crop, spacing_yx: tuple[float, float], size_px: int, working_mm: float
 ) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from modicmap.lesions.crops import body_crops, sample_crop
+from modicmap.lesions.crops import body_crops, sample_crop, vnet_inputs
 from modicmap.zscore import zscore_maps
 
 
@@ -49,16 +49,19 @@ class CropSet:
 
 
 def crops_from_volume(
-    volume: LesionVolume, *, keep_empty: float = 0.5, rng: np.random.Generator | None = None
+    volume: LesionVolume,
+    *,
+    keep_empty: float = 0.5,
+    rng: np.random.Generator | None = None,
+    smooth: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Input/target crops of one volume; lesion-free crops kept with probability ``keep_empty``."""
+    """Input/target crops of one volume; lesion-free crops kept with probability ``keep_empty``;
+    ``smooth``: inputs anti-aliased as the bundle's ``lesions.antialias`` does at inference."""
     rng = rng or np.random.default_rng(0)
     z = zscore_maps(volume.t1, volume.t2, volume.vertebrae)
-    inside = volume.vertebrae > 0
-    t1z = np.where(inside, z.t1z, 0.0).astype(np.float32)
-    t2z = np.where(inside, z.t2z, 0.0).astype(np.float32)
-    lesion = (volume.modic > 0).astype(np.float32)
     spacing_yx = volume.spacing_zyx[1:]
+    t1z, t2z = vnet_inputs(z.t1z, z.t2z, volume.vertebrae > 0, spacing_yx, smooth=smooth)
+    lesion = (volume.modic > 0).astype(np.float32)
     inputs, targets = [], []
     for crop in body_crops(volume.vertebrae, volume.spacing_zyx):
         if volume.crop_codes is not None and crop.code not in volume.crop_codes:
@@ -74,12 +77,16 @@ def crops_from_volume(
     return inputs, targets
 
 
-def synthetic_volumes(n: int, seed: int) -> list[LesionVolume]:
+def synthetic_volumes(n: int, seed: int, matrices: tuple[int, ...] = (256,)) -> list[LesionVolume]:
+    """``n`` synthetic studies of 9 slices; study ``i`` at matrix ``matrices[i % len]`` (the
+    same field of view: several matrices teach the V-Net the same tissue at several pixel
+    sizes)."""
     from modicmap.synth.study import SynthOptions, synthesize_study
 
     out = []
     for i in range(n):
-        study = synthesize_study(seed + i, SynthOptions(slices=9, matrix=256, lesion_rate=0.5))
+        matrix = matrices[i % len(matrices)]
+        study = synthesize_study(seed + i, SynthOptions(slices=9, matrix=matrix, lesion_rate=0.5))
         t2 = sitk.Resample(
             study.t2, study.t1, study.transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32
         )
@@ -158,11 +165,11 @@ def study_volumes(folder: Path) -> list[LesionVolume]:
     return out
 
 
-def to_crop_set(volumes: Iterable[LesionVolume], seed: int) -> CropSet:
+def to_crop_set(volumes: Iterable[LesionVolume], seed: int, *, smooth: bool = False) -> CropSet:
     rng = np.random.default_rng(seed)
     subjects, inputs, targets = [], [], []
     for volume in volumes:
-        x, y = crops_from_volume(volume, rng=rng)
+        x, y = crops_from_volume(volume, rng=rng, smooth=smooth)
         inputs += x
         targets += y
         subjects += [volume.subject] * len(x)

@@ -25,7 +25,7 @@ import numpy as np
 from modicmap.grading.endplates import DEFAULT_DEPTH_MM, Endplate, endplate_regions
 from modicmap.grading.grade import disc_levels
 from modicmap.labels import SACRUM_CODE
-from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, sample_crop
+from modicmap.lesions.crops import CROP_MM, WORKING_MM, body_crops, sample_crop, vnet_inputs
 from modicmap.lesions.dataset import LesionVolume, painting_seed
 from modicmap.zscore import zscore_maps
 
@@ -73,17 +73,16 @@ def match_levels(
 
 
 def level_crops(
-    volume: GradedVolume, *, depth_mm: float = DEFAULT_DEPTH_MM
+    volume: GradedVolume, *, depth_mm: float = DEFAULT_DEPTH_MM, smooth: bool = False
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Inputs, bags and labels of every body crop with at least one graded adjacent level."""
+    """Inputs, bags and labels of every body crop with at least one graded adjacent level;
+    ``smooth``: inputs anti-aliased as the bundle's ``lesions.antialias`` does at inference."""
     z = zscore_maps(volume.t1, volume.t2, volume.vertebrae)
-    inside = volume.vertebrae > 0
-    t1z = np.where(inside, z.t1z, 0.0).astype(np.float32)
-    t2z = np.where(inside, z.t2z, 0.0).astype(np.float32)
+    spacing_yx = volume.spacing_zyx[1:]
+    t1z, t2z = vnet_inputs(z.t1z, z.t2z, volume.vertebrae > 0, spacing_yx, smooth=smooth)
     regions = endplate_regions(volume.vertebrae, volume.spacing_zyx, depth_mm)
     above = {lower: (upper, lower) for upper, lower in volume.levels}
     below = {upper: (upper, lower) for upper, lower in volume.levels}
-    spacing_yx = volume.spacing_zyx[1:]
     inputs, bags, labels = [], [], []
     for crop in body_crops(volume.vertebrae, volume.spacing_zyx):
         k = crop.slice_index
@@ -115,13 +114,13 @@ def _crop_shape() -> tuple[int, int]:
     return side, side
 
 
-def to_level_crop_set(volumes: Iterable[GradedVolume]) -> LevelCropSet:
+def to_level_crop_set(volumes: Iterable[GradedVolume], *, smooth: bool = False) -> LevelCropSet:
     subjects: list[str] = []
     inputs: list[np.ndarray] = []
     bags: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     for volume in volumes:
-        x, b, y = level_crops(volume)
+        x, b, y = level_crops(volume, smooth=smooth)
         inputs += x
         bags += b
         labels += y

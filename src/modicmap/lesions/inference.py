@@ -11,10 +11,10 @@ from modicmap.lesions.body_margin import grow_bodies
 from modicmap.lesions.crops import (
     CROP_MM,
     WORKING_MM,
-    antialias,
     body_crops,
     paste_max,
     sample_crop,
+    vnet_inputs,
 )
 from modicmap.models.bundle import ModelBundle, load_weights_into
 from modicmap.zscore import ZScoreMaps, zscore_maps
@@ -53,12 +53,15 @@ def predict_lesions(
     size_mm = float(section.get("crop_mm", CROP_MM))
     working = float(section.get("working_spacing_mm", WORKING_MM))
     inside = vertebrae > 0
-    t1z = np.where(inside, zmaps.t1z, 0.0).astype(np.float32)
-    t2z = np.where(inside, zmaps.t2z, 0.0).astype(np.float32)
     spacing_yx = spacing_zyx[1:]
-    if bool(section.get("antialias", False)):
-        t1z = antialias(t1z, spacing_yx, working)  # type: ignore[arg-type]
-        t2z = antialias(t2z, spacing_yx, working)  # type: ignore[arg-type]
+    t1z, t2z = vnet_inputs(
+        zmaps.t1z,
+        zmaps.t2z,
+        inside,
+        spacing_yx,  # type: ignore[arg-type]
+        smooth=bool(section.get("antialias", False)),
+        working_mm=working,
+    )
     crops = body_crops(vertebrae, spacing_zyx)
     probability = np.zeros(vertebrae.shape, np.float32)
     for start in range(0, len(crops), batch_size):

@@ -77,6 +77,8 @@ class LesionTrainSettings:
     # > 0: keep the mean of the weights after each of the last ``average_last`` epochs and run
     # every epoch (no selection, no early stop); 0: keep the best validation epoch
     average_last: int = 0
+    # the matrices the synthetic studies cycle through (same field of view, finer pixels)
+    synthetic_matrices: tuple[int, ...] = (256,)
 
 
 def average_weights(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
@@ -190,6 +192,7 @@ def train(
     init: Path | None = None,
     test_time_flip: bool = False,
     body_margin_mm: float = 0.0,
+    antialias: bool = False,
 ) -> dict[str, Any]:
     """Train (or, with ``init``, fine-tune) the V-Net and write a bundle into ``out``.
 
@@ -199,7 +202,9 @@ def train(
     adds a voxel batch, and the model is selected by the validation level AUC.
     With ``paint_graded`` > 0, lesions painted into the normal bodies of ``graded_studies``
     (``painted_graded_volumes``) join the voxel crops of the studies of the training role;
-    the validation studies' paintings are only scored."""
+    the validation studies' paintings are only scored. ``antialias``: every crop (and the
+    bundle at inference) is anti-aliased to the working spacing; ``graded`` crops must have
+    been made with the same setting (``to_level_crop_set(..., smooth=antialias)``)."""
     import torch
     from monai.losses import DiceCELoss
 
@@ -217,7 +222,9 @@ def train(
     annotated = study_volumes(data) if data is not None else []
     volumes += annotated
     if synthetic:
-        volumes += synthetic_volumes(synthetic, seed=10_000 + settings.seed)
+        volumes += synthetic_volumes(
+            synthetic, seed=10_000 + settings.seed, matrices=settings.synthetic_matrices
+        )
     if lumbar_vb is not None:
         volumes += painted_volumes(lumbar_vb, paintings, settings.seed)
     if not volumes and (graded is None or not len(graded)):
@@ -225,7 +232,7 @@ def train(
             data, "no training studies (give --data, --synthetic, --painted or --graded)"
         )
     fractions = (settings.val_fraction, settings.test_fraction)
-    crops = to_crop_set(volumes, settings.seed)
+    crops = to_crop_set(volumes, settings.seed, smooth=antialias)
     roles = split_subjects(list(crops.subjects), settings.seed, test_subjects, fractions)
     role = np.array([roles[s] for s in crops.subjects])
     train_set, val_set, test_set = (_subset(crops, role == r) for r in ("train", "val", "test"))
@@ -247,7 +254,7 @@ def train(
 
             def painted_crops(role: str) -> CropSet:
                 paintings = painted_graded_volumes(studies[role], paint_graded, settings.seed)
-                return to_crop_set(paintings, settings.seed)
+                return to_crop_set(paintings, settings.seed, smooth=antialias)
 
             extra = painted_crops("train")
             logger.info(
@@ -419,6 +426,7 @@ def train(
         "two bodies); the per-level numbers of the whole pipeline come from `modicmap evaluate`",
         "test_time_flip": test_time_flip,
         "body_margin_mm": body_margin_mm,
+        "antialias": antialias,
         "best_epoch": state["best_epoch"],
         "history": state["history"],
     }
@@ -581,6 +589,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "bodies by this margin in-plane (default: as the --init bundle, else 0; the default "
         "bundle: 1.0; training uses the masks as given)",
     )
+    parser.add_argument(
+        "--antialias",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="smooth the V-Net's input in-plane to its 1 mm working spacing where the series' "
+        "pixels are finer, in training and (written into the bundle) at inference (default: "
+        "as the --init bundle, else off)",
+    )
+    parser.add_argument(
+        "--synthetic-matrices",
+        type=positive_int,
+        nargs="+",
+        default=(256,),
+        metavar="N",
+        help="the in-plane matrices the --synthetic studies cycle through (default 256; e.g. "
+        "256 384 512: the same tissue at several pixel sizes)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--resume", action="store_true")
@@ -607,8 +632,10 @@ def run_from_args(args: argparse.Namespace, prepare_study: Callable[..., Any]) -
         voxel_batch=args.voxel_batch,
         paper_centroids=args.paper_centroids,
         average_last=args.average_last or 0,
+        synthetic_matrices=tuple(args.synthetic_matrices),
     )
     command = str(getattr(args, "command_line", ""))
+    run_settings = inference_settings(args)
     graded = graded_source = volumes = None
     if (args.graded is None) != (args.gradings is None):
         raise InputError(args.graded or args.gradings, "--graded and --gradings go together")
@@ -618,7 +645,7 @@ def run_from_args(args: argparse.Namespace, prepare_study: Callable[..., Any]) -
         volumes = graded_volumes(args.graded, args.gradings, prepare_study, args.init, args.device)
         if not volumes:
             raise InputError(args.graded, "no study could be read and matched to a graded level")
-        graded = to_level_crop_set(volumes)
+        graded = to_level_crop_set(volumes, smooth=run_settings["antialias"])
         graded_source = {
             "cohort": str(args.graded),
             "gradings": str(args.gradings),
@@ -643,7 +670,7 @@ def run_from_args(args: argparse.Namespace, prepare_study: Callable[..., Any]) -
         graded_studies=volumes,
         paint_graded=args.paint_graded,
         init=args.init,
-        **inference_settings(args),
+        **run_settings,
     )
     return 0
 
@@ -655,7 +682,9 @@ def inference_settings(args: argparse.Namespace) -> dict[str, Any]:
 
     previous = load_bundle(args.init).section("lesions") if args.init is not None else {}
     flip, margin = args.test_time_flip, args.body_margin_mm
+    smooth = getattr(args, "antialias", None)
     return {
         "test_time_flip": bool(previous.get("test_time_flip", False)) if flip is None else flip,
         "body_margin_mm": float(previous.get("body_margin_mm", 0.0)) if margin is None else margin,
+        "antialias": bool(previous.get("antialias", False)) if smooth is None else smooth,
     }

@@ -78,9 +78,9 @@ def crops_from_volume(
 
 
 def synthetic_volumes(n: int, seed: int, matrices: tuple[int, ...] = (256,)) -> list[LesionVolume]:
-    """``n`` synthetic studies of 9 slices; study ``i`` at matrix ``matrices[i % len]`` (the
-    same field of view: several matrices teach the V-Net the same tissue at several pixel
-    sizes)."""
+    """``n`` synthetic studies of 9 slices; study ``i`` at matrix ``matrices[i % len]`` (a
+    lumbar field of view at every matrix: several matrices teach the V-Net the same tissue at
+    several pixel sizes)."""
     from modicmap.synth.study import SynthOptions, synthesize_study
 
     out = []

@@ -681,8 +681,7 @@ def inference_settings(args: argparse.Namespace) -> dict[str, Any]:
     from modicmap.models.bundle import load_bundle
 
     previous = load_bundle(args.init).section("lesions") if args.init is not None else {}
-    flip, margin = args.test_time_flip, args.body_margin_mm
-    smooth = getattr(args, "antialias", None)
+    flip, margin, smooth = args.test_time_flip, args.body_margin_mm, args.antialias
     return {
         "test_time_flip": bool(previous.get("test_time_flip", False)) if flip is None else flip,
         "body_margin_mm": float(previous.get("body_margin_mm", 0.0)) if margin is None else margin,
